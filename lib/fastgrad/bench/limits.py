@@ -1,0 +1,149 @@
+"""This machine's limits: memory bandwidth (a Numba STREAM-style triad) and peak
+GEMM FLOP/s (BLAS through NumPy), the two roofs of the roofline model.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .timing import time_fn
+
+
+@numba.njit(cache=True)
+def triad(a, b, c, scalar):
+    """a = b + scalar * c, one thread (STREAM's triad: 2 reads, 1 write per element)."""
+    for i in range(a.shape[0]):
+        a[i] = b[i] + scalar * c[i]
+
+
+@numba.njit(cache=True, parallel=True)
+def triad_parallel(a, b, c, scalar):
+    """a = b + scalar * c, split across all threads with `prange`."""
+    for i in numba.prange(a.shape[0]):
+        a[i] = b[i] + scalar * c[i]
+
+
+def triad_bandwidth(n: int, parallel: bool = False, repeats: int = 7) -> float:
+    """Measured GB/s of the float64 triad on arrays of `n` elements.
+
+    Counts 3 arrays x 8 bytes per element, as STREAM does (the write-allocate read of
+    `a` is not counted, so the true traffic is up to 4/3 of this).
+    """
+    a, b, c = np.zeros(n), np.ones(n), np.full(n, 2.0)
+    fn = triad_parallel if parallel else triad
+    seconds = time_fn(fn, a, b, c, 3.0, repeats=repeats).median
+    return 3 * 8 * n / seconds / 1e9
+
+
+def gemm_flops(n: int = 1024, dtype=np.float32, repeats: int = 5) -> float:
+    """Measured GFLOP/s of NumPy's BLAS matmul on n x n matrices (2 n^3 FLOPs)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype)
+    seconds = time_fn(np.matmul, a, b, out, repeats=repeats).median
+    return 2 * n**3 / seconds / 1e9
+
+
+def blas_info() -> dict:
+    """Which BLAS NumPy uses, and the environment variables that change its speed."""
+    info = {"library": "unknown"}
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        info["library"] = f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
+    except Exception:
+        pass
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
+    return info
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def simd_flags() -> list[str]:
+    """The widest SIMD instruction sets the CPU reports (avx512f, avx2, fma, neon...)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except (OSError, StopIteration):
+        flags = []
+    return [f for f in ("avx512f", "avx2", "fma", "avx", "sse4_2", "neon", "asimd") if f in flags]
+
+
+@dataclass
+class MachineLimits:
+    """Measured roofs: bandwidth in GB/s and GEMM peak in GFLOP/s."""
+
+    cpu: str
+    cores: int
+    threads: int
+    simd: list[str]
+    bandwidth_in_cache_1t: float
+    bandwidth_in_cache_all: float
+    bandwidth_dram_1t: float
+    bandwidth_dram_all: float
+    gemm_float32: float
+    gemm_float64: float
+    blas: dict
+
+    @property
+    def bandwidth(self) -> float:
+        """Out-of-cache bandwidth with all threads: the memory roof for big arrays."""
+        return self.bandwidth_dram_all
+
+    def peak(self, dtype="float32") -> float:
+        """Measured BLAS GEMM GFLOP/s: the compute roof we can actually reach."""
+        return self.gemm_float32 if np.dtype(dtype) == np.float32 else self.gemm_float64
+
+    def ridge_point(self, dtype="float32") -> float:
+        """Arithmetic intensity (FLOP/byte) where memory-bound turns compute-bound."""
+        return self.peak(dtype) / self.bandwidth
+
+    def report(self) -> str:
+        blas = ", ".join(f"{k}={v}" for k, v in self.blas.items())
+        return "\n".join([
+            f"CPU: {self.cpu} ({self.cores} cores, {self.threads} Numba threads, SIMD: {' '.join(self.simd) or '?'})",
+            "Memory bandwidth (float64 triad, GB/s):",
+            f"  in cache    : {self.bandwidth_in_cache_1t:7.1f} (1 thread)  {self.bandwidth_in_cache_all:7.1f} (all threads)",
+            f"  out of cache: {self.bandwidth_dram_1t:6.1f} (1 thread)  {self.bandwidth_dram_all:7.1f} (all threads)",
+            "Peak GEMM (BLAS via NumPy, n=1024, GFLOP/s):",
+            f"  float32: {self.gemm_float32:7.1f}   float64: {self.gemm_float64:7.1f}",
+            f"BLAS: {blas}",
+        ])
+
+    def __repr__(self) -> str:
+        return self.report()
+
+
+def machine_limits(in_cache: int = 16_384, out_of_cache: int = 20_000_000, gemm_n: int = 1024) -> MachineLimits:
+    """Measure this machine's roofs (a few seconds).
+
+    `in_cache`: elements per triad array small enough to stay in L2 (3 x 128 KiB);
+    `out_of_cache`: large enough to stream from DRAM (3 x 160 MB).
+    """
+    return MachineLimits(
+        cpu=cpu_name(), cores=os.cpu_count() or 1, threads=numba.get_num_threads(), simd=simd_flags(),
+        bandwidth_in_cache_1t=triad_bandwidth(in_cache),
+        bandwidth_in_cache_all=triad_bandwidth(in_cache, parallel=True),
+        bandwidth_dram_1t=triad_bandwidth(out_of_cache, repeats=5),
+        bandwidth_dram_all=triad_bandwidth(out_of_cache, parallel=True, repeats=5),
+        gemm_float32=gemm_flops(gemm_n, np.float32), gemm_float64=gemm_flops(gemm_n, np.float64),
+        blas=blas_info(),
+    )

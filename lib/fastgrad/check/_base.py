@@ -1,0 +1,160 @@
+"""The machinery every exercise checker shares.
+
+A checker runs a learner's function on a list of cases (fixed ones, random ones and
+adversarial ones), stops at the first case that fails and returns a `CheckResult`
+whose message a learner can act on: which case, expected versus got, the first wrong
+index. It never lets an exception escape: an unfinished stub gets a friendly
+"not implemented yet", a crash in the learner's code is reported as a failed case.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+PASS, FAIL, TODO = "pass", "fail", "todo"
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one checker: `status` is "pass", "fail" or "todo" (not implemented yet)."""
+
+    name: str
+    status: str
+    message: str
+    cases_run: int = 0
+    info: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        icon = {PASS: "✅", FAIL: "❌", TODO: "⏳"}[self.status]
+        text = f"{icon} {self.name}: {self.message}"
+        return "\n".join([text, *("   " + line for line in self.info)])
+
+    def _ipython_display_(self) -> None:
+        # The checker already printed itself; showing the return value again would repeat it.
+        pass
+
+
+class CaseFailed(Exception):
+    """Raised inside a case when the learner's answer is wrong; the text says how."""
+
+
+@dataclass
+class Case:
+    """One test case: a description a learner understands and a function that runs it.
+
+    `run(fn)` calls the learner's `fn` and raises `CaseFailed` with an explanation when
+    the answer is wrong.
+    """
+
+    description: str
+    run: Callable[[Callable], None]
+
+
+def _learner_frame(exc: BaseException) -> str:
+    """The last traceback line, so a learner sees where their code broke."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at line {last.lineno} in {last.name}: `{(last.line or '').strip()}`)"
+
+
+def run_cases(name: str, fn: Callable, cases: Iterable[Case], *, show: bool = True,
+              info: Callable[[Callable], list[str]] | None = None) -> CheckResult:
+    """Run `cases` against `fn`, stop at the first failure, print and return the verdict."""
+    result = _run(name, fn, list(cases))
+    if result.passed and info is not None:
+        try:
+            result.info = list(info(fn))
+        except Exception as exc:  # information only: never fail a correct answer over it
+            result.info = [f"(could not measure: {type(exc).__name__}: {exc})"]
+    if show:
+        print(result)
+    return result
+
+
+def _run(name: str, fn: Callable, cases: list[Case]) -> CheckResult:
+    if not callable(fn):
+        return CheckResult(name, FAIL, f"expected a function, got {type(fn).__name__}.")
+    for number, case in enumerate(cases, 1):
+        try:
+            case.run(fn)
+        except NotImplementedError:
+            return CheckResult(name, TODO, "not implemented yet — replace the "
+                               "`raise NotImplementedError` line with your code, then re-run this cell.")
+        except CaseFailed as failure:
+            return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}): {failure}",
+                               cases_run=number)
+        except Exception as exc:
+            return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}) raised "
+                               f"{type(exc).__name__}: {exc}{_learner_frame(exc)}", cases_run=number)
+    return CheckResult(name, PASS, f"all {len(cases)} cases pass.", cases_run=len(cases))
+
+
+def expect_equal(expected: Any, got: Any, what: str = "result") -> None:
+    """Exact comparison for ints, tuples and other plain values."""
+    if _normalise(got) != _normalise(expected):
+        raise CaseFailed(f"expected {what} {expected!r}, got {got!r}.")
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalise(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def expect_close(expected: np.ndarray, got: Any, *, rtol: float | None = None, atol: float | None = None,
+                 what: str = "result", check_dtype: bool = True) -> None:
+    """Compare arrays: shape, then dtype, then values; report the first wrong index.
+
+    Tolerances default to a few units in the last place of the expected dtype.
+    """
+    expected = np.asarray(expected)
+    if got is None:
+        raise CaseFailed(f"the function returned None; expected the {what} (did you forget `return`?).")
+    got_arr = np.asarray(got)
+    if got_arr.shape != expected.shape:
+        raise CaseFailed(f"{what} has shape {got_arr.shape}, expected {expected.shape}.")
+    if check_dtype and expected.dtype.kind == "f" and got_arr.dtype != expected.dtype:
+        raise CaseFailed(f"{what} has dtype {got_arr.dtype}, expected {expected.dtype}.")
+    if expected.size == 0:
+        return
+    if expected.dtype.kind in "fc":
+        eps = np.finfo(expected.dtype).eps
+        rtol = 50 * eps if rtol is None else rtol
+        atol = 50 * eps if atol is None else atol
+        bad = ~np.isclose(got_arr, expected, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        bad = got_arr != expected
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index if index else "()"
+        count = int(bad.sum())
+        raise CaseFailed(f"{what} differs at index {where}: expected {expected[index]!r}, got "
+                         f"{got_arr[index]!r} ({count} of {bad.size} elements wrong).")
+
+
+def quick_time(fn: Callable, *args, repeats: int = 5) -> float:
+    """Median seconds of `fn(*args)` after one warm-up call; for checkers' information lines."""
+    fn(*args)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
