@@ -145,8 +145,8 @@ def expect_close(expected: np.ndarray, got: Any, *, rtol: float | None = None, a
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         where = index if index else "()"
         count = int(bad.sum())
-        raise CaseFailed(f"{what} differs at index {where}: expected {expected[index]!r}, got "
-                         f"{got_arr[index]!r} ({count} of {bad.size} elements wrong).")
+        raise CaseFailed(f"{what} differs at index {where}: expected {expected[index].item()!r}, got "
+                         f"{got_arr[index].item()!r} ({count} of {bad.size} elements wrong).")
 
 
 def quick_time(fn: Callable, *args, repeats: int = 5) -> float:

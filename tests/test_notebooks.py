@@ -1,0 +1,48 @@
+"""Structure of the committed notebooks: executed in one clean run, mostly validated by nbval."""
+import pytest
+
+from notebook_utils import ROOT, is_ignored, notebooks, read
+
+CHAPTERS = notebooks("notebooks", "solutions")
+MIN_VALIDATED = 0.60
+
+
+def _id(path):
+    return f"{path.parent.name}/{path.name}"
+
+
+def test_every_chapter_has_solutions_and_exercises():
+    for nb in notebooks("solutions"):
+        assert (ROOT / "exercises" / nb.name).exists(), f"exercises/{nb.name} missing: run `make exercises`"
+    for nb in notebooks("notebooks"):
+        assert (ROOT / "solutions" / nb.name).exists(), f"chapter {nb.name} has no solutions/{nb.name}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_id)
+def test_mostly_validated(path):
+    """At least 60% of output-producing code cells are compared by nbval."""
+    cells = [c for c in read(path).cells if c.cell_type == "code" and c.get("outputs")]
+    assert cells, f"{_id(path)} has no outputs: execute it with `make notebooks`"
+    validated = [c for c in cells if not is_ignored(c)]
+    share = len(validated) / len(cells)
+    assert share >= MIN_VALIDATED, (f"{_id(path)}: only {len(validated)}/{len(cells)} = {share:.0%} of output "
+                                    f"cells are validated by nbval (need {MIN_VALIDATED:.0%}); ignore only "
+                                    f"machine-dependent output")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_id)
+def test_executed_top_to_bottom_in_one_run(path):
+    counts = [c.execution_count for c in read(path).cells if c.cell_type == "code" and c.source.strip()]
+    assert None not in counts, f"{_id(path)} has unexecuted cells: run `make notebooks`"
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{_id(path)} was not executed top to bottom from a clean kernel (execution counts {counts[:12]}...)")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_id)
+def test_no_stored_errors(path):
+    for index, cell in enumerate(read(path).cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or "raises-exception" in tags:
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+        assert not errors, f"{_id(path)} cell {index} stored an error: {errors[0].ename}: {errors[0].evalue}"
