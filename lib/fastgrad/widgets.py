@@ -1,6 +1,7 @@
 """Interactive explorers built on `fastgrad.bench` (ipywidgets + matplotlib)."""
 from __future__ import annotations
 
+import html
 import time
 from typing import Callable, Sequence
 
@@ -60,7 +61,8 @@ def speedup_explorer(impls: dict[str, Callable] | Callable[..., dict[str, Callab
             status.value = (f"Run {runs['count']}: {len(sizes)} sizes up to {top:,} measured in "
                             f"{time.perf_counter() - start:.1f} s.")
         except Exception as exc:  # show the problem in the UI instead of a silent dead button
-            status.value = f"<span style='color:red'>Error: {type(exc).__name__}: {exc}</span>"
+            message = html.escape(f"{type(exc).__name__}: {exc}")
+            status.value = f"<span style='color:red'>Error: {message}</span>"
         finally:
             button.disabled = False
 

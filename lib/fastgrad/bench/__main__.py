@@ -2,6 +2,7 @@
 
 Suites:
   machine   this machine's memory bandwidth and peak GEMM FLOP/s
+            (--quick: tiny sizes, a smoke test whose figures mean little)
   kernels   chapter 02/03 kernels against NumPy/BLAS, ratios from one interleaved run
 
 Suites other than `machine` live in `fastgrad.benchmarks.<suite>` and are imported only
@@ -21,7 +22,14 @@ def main(argv=None) -> int:
     if args.suite == "machine":
         from .limits import machine_limits
 
-        print(machine_limits().report())
+        options = argparse.ArgumentParser(prog="python -m fastgrad.bench machine")
+        options.add_argument("--quick", action="store_true", help="tiny sizes (seconds -> a fraction)")
+        options.add_argument("--gemm-n", type=int, default=None, help="matrix size for the GEMM peak")
+        extra = options.parse_args(rest)
+        sizes = dict(in_cache=1024, out_of_cache=100_000, gemm_n=64, repeats=3) if extra.quick else {}
+        if extra.gemm_n:
+            sizes["gemm_n"] = extra.gemm_n
+        print(machine_limits(**sizes).report())
         return 0
     try:
         module = importlib.import_module(f"fastgrad.benchmarks.{args.suite}")

@@ -33,6 +33,8 @@ def triad_bandwidth(n: int, parallel: bool = False, repeats: int = 7) -> float:
     Counts 3 arrays x 8 bytes per element, as STREAM does (the write-allocate read of
     `a` is not counted, so the true traffic is up to 4/3 of this).
     """
+    if n < 1:
+        raise ValueError(f"triad_bandwidth needs n >= 1, got {n}")
     a, b, c = np.zeros(n), np.ones(n), np.full(n, 2.0)
     fn = triad_parallel if parallel else triad
     seconds = time_fn(fn, a, b, c, 3.0, repeats=repeats).median
@@ -40,7 +42,12 @@ def triad_bandwidth(n: int, parallel: bool = False, repeats: int = 7) -> float:
 
 
 def gemm_flops(n: int = 1024, dtype=np.float32, repeats: int = 5) -> float:
-    """Measured GFLOP/s of NumPy's BLAS matmul on n x n matrices (2 n^3 FLOPs)."""
+    """Measured GFLOP/s of NumPy's BLAS matmul on n x n matrices (2 n^3 FLOPs).
+
+    The output array is reused, so allocation is not timed.
+    """
+    if n < 1:
+        raise ValueError(f"gemm_flops needs n >= 1, got {n}")
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)
@@ -102,11 +109,20 @@ class MachineLimits:
     gemm_float32: float
     gemm_float64: float
     blas: dict
+    in_cache_n: int = 16_384
+    out_of_cache_n: int = 10_000_000
+    gemm_n: int = 1024
 
     @property
     def bandwidth(self) -> float:
-        """Out-of-cache bandwidth with all threads: the memory roof for big arrays."""
-        return self.bandwidth_dram_all
+        """Out-of-cache bandwidth (the better of 1 thread and all threads): the memory
+        roof for arrays too big for the caches."""
+        return max(self.bandwidth_dram_1t, self.bandwidth_dram_all)
+
+    @property
+    def bandwidth_in_cache(self) -> float:
+        """In-cache bandwidth (the better of 1 thread and all threads)."""
+        return max(self.bandwidth_in_cache_1t, self.bandwidth_in_cache_all)
 
     def peak(self, dtype="float32") -> float:
         """Measured BLAS GEMM GFLOP/s: the compute roof we can actually reach."""
@@ -116,15 +132,30 @@ class MachineLimits:
         """Arithmetic intensity (FLOP/byte) where memory-bound turns compute-bound."""
         return self.peak(dtype) / self.bandwidth
 
+    def attainable(self, intensity: float, dtype="float32") -> float:
+        """Roofline: the GFLOP/s a kernel of `intensity` FLOP/byte can reach at most."""
+        return min(self.peak(dtype), self.bandwidth * intensity)
+
+    def as_dict(self) -> dict:
+        """All figures as a plain dict (e.g. to save next to other results)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
     def report(self) -> str:
+        """A few lines of text: CPU, bandwidths (GB/s), GEMM peaks (GFLOP/s), BLAS."""
         blas = ", ".join(f"{k}={v}" for k, v in self.blas.items())
+        mib = lambda n: 3 * 8 * n / 2**20
         return "\n".join([
             f"CPU: {self.cpu} ({self.cores} cores, {self.threads} Numba threads, SIMD: {' '.join(self.simd) or '?'})",
-            "Memory bandwidth (float64 triad, GB/s):",
-            f"  in cache    : {self.bandwidth_in_cache_1t:7.1f} (1 thread)  {self.bandwidth_in_cache_all:7.1f} (all threads)",
-            f"  out of cache: {self.bandwidth_dram_1t:6.1f} (1 thread)  {self.bandwidth_dram_all:7.1f} (all threads)",
-            "Peak GEMM (BLAS via NumPy, n=1024, GFLOP/s):",
-            f"  float32: {self.gemm_float32:7.1f}   float64: {self.gemm_float64:7.1f}",
+            "Memory bandwidth (float64 triad a = b + s*c, GB/s):",
+            f"  in cache     ({mib(self.in_cache_n):7.2f} MiB): {self.bandwidth_in_cache_1t:7.1f} GB/s (1 thread) "
+            f"{self.bandwidth_in_cache_all:7.1f} GB/s (all threads)",
+            f"  out of cache ({mib(self.out_of_cache_n):7.1f} MiB): {self.bandwidth_dram_1t:7.1f} GB/s (1 thread) "
+            f"{self.bandwidth_dram_all:7.1f} GB/s (all threads)",
+            f"Peak GEMM (BLAS matmul via NumPy, n={self.gemm_n}, all threads):",
+            f"  float32: {self.gemm_float32:7.1f} GFLOP/s   ridge point {self.ridge_point('float32'):5.1f} FLOP/byte",
+            f"  float64: {self.gemm_float64:7.1f} GFLOP/s   ridge point {self.ridge_point('float64'):5.1f} FLOP/byte",
             f"BLAS: {blas}",
         ])
 
@@ -132,18 +163,21 @@ class MachineLimits:
         return self.report()
 
 
-def machine_limits(in_cache: int = 16_384, out_of_cache: int = 20_000_000, gemm_n: int = 1024) -> MachineLimits:
+def machine_limits(in_cache: int = 16_384, out_of_cache: int = 10_000_000, gemm_n: int = 1024,
+                   repeats: int = 5) -> MachineLimits:
     """Measure this machine's roofs (a few seconds).
 
     `in_cache`: elements per triad array small enough to stay in L2 (3 x 128 KiB);
-    `out_of_cache`: large enough to stream from DRAM (3 x 160 MB).
+    `out_of_cache`: large enough to stream from DRAM (3 x 80 MB, beyond any L3);
+    `gemm_n`: size of the square matrices for the BLAS peak.
     """
     return MachineLimits(
         cpu=cpu_name(), cores=os.cpu_count() or 1, threads=numba.get_num_threads(), simd=simd_flags(),
-        bandwidth_in_cache_1t=triad_bandwidth(in_cache),
-        bandwidth_in_cache_all=triad_bandwidth(in_cache, parallel=True),
-        bandwidth_dram_1t=triad_bandwidth(out_of_cache, repeats=5),
-        bandwidth_dram_all=triad_bandwidth(out_of_cache, parallel=True, repeats=5),
-        gemm_float32=gemm_flops(gemm_n, np.float32), gemm_float64=gemm_flops(gemm_n, np.float64),
-        blas=blas_info(),
+        bandwidth_in_cache_1t=triad_bandwidth(in_cache, repeats=repeats),
+        bandwidth_in_cache_all=triad_bandwidth(in_cache, parallel=True, repeats=repeats),
+        bandwidth_dram_1t=triad_bandwidth(out_of_cache, repeats=repeats),
+        bandwidth_dram_all=triad_bandwidth(out_of_cache, parallel=True, repeats=repeats),
+        gemm_float32=gemm_flops(gemm_n, np.float32, repeats=repeats),
+        gemm_float64=gemm_flops(gemm_n, np.float64, repeats=repeats),
+        blas=blas_info(), in_cache_n=in_cache, out_of_cache_n=out_of_cache, gemm_n=gemm_n,
     )

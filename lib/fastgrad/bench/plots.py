@@ -13,6 +13,8 @@ def plot_sweep(results: dict[int, Comparison], *, ax=None, title: str = "", xlab
     """Time per call (or speed-up over the baseline) against size, log-log, one line per implementation."""
     import matplotlib.pyplot as plt
 
+    if not results:
+        raise ValueError("plot_sweep needs at least one size in `results`")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     sizes = sorted(results)
@@ -66,6 +68,9 @@ def plot_roofline(bandwidth_gbs: float, peak_gflops: float, points: Sequence[tup
     """
     import matplotlib.pyplot as plt
 
+    if not (bandwidth_gbs > 0 and peak_gflops > 0):
+        raise ValueError(f"roofline needs positive bandwidth and peak, got {bandwidth_gbs} GB/s, "
+                         f"{peak_gflops} GFLOP/s")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     intensities = [p[1] for p in points] or [1.0]
