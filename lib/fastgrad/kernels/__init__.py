@@ -1,0 +1,12 @@
+"""Numba kernels: the hot loops of fastgrad.
+
+Import the module you need explicitly (importing this package compiles nothing):
+
+    from fastgrad.kernels import elementwise   # chapter 02: add, mul, exp, fma, sum, max, ...
+    from fastgrad.kernels import matmul        # chapter 03: matrix multiplication
+
+Each kernel module keeps a plain NumPy-like API (arrays in, arrays out, `out=` to
+write into a buffer you own) and hides the access-pattern dispatch: a contiguous
+fast path that the compiler vectorises, a strided/broadcasting path, and a threaded
+path for arrays large enough to pay for waking the threads.
+"""
