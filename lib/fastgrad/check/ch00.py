@@ -113,9 +113,11 @@ def predict_bound(fn: Callable, *, show: bool = True) -> CheckResult:
             if got not in ("memory", "compute"):
                 raise CaseFailed(f"expected the string 'memory' or 'compute', got {got!r}.")
             if got != expected:
-                hint = (f"the ridge point is peak / bandwidth = {ridge:.3g} FLOP/byte; "
-                        f"below it the memory roof (bandwidth x intensity = {bandwidth * intensity:.3g} GFLOP/s) "
-                        f"is lower than the peak ({peak:.3g} GFLOP/s), so the kernel is memory-bound.")
+                roof = bandwidth * intensity
+                side, lower = (("below", "lower") if expected == "memory" else ("above", "higher"))
+                hint = (f"the ridge point is peak / bandwidth = {ridge:.3g} FLOP/byte and this kernel is {side} "
+                        f"it: the memory roof, bandwidth x intensity = {roof:.3g} GFLOP/s, is {lower} than the "
+                        f"peak ({peak:.3g} GFLOP/s), so the kernel is {expected}-bound.")
                 raise CaseFailed(f"expected {expected!r}, got {got!r}. Hint: {hint}")
         return Case(f"intensity {intensity:g} FLOP/byte on {bandwidth:g} GB/s, {peak:g} GFLOP/s "
                     f"(ridge {ridge:.3g})", run)
