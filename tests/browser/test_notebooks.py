@@ -1,0 +1,37 @@
+"""Every chapter notebook, run top to bottom in JupyterLab in Chromium (see conftest.py)."""
+from __future__ import annotations
+
+import pytest
+
+import labdriver as L
+
+NOTEBOOKS = L.repo_notebooks("notebooks")
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS or [None], ids=lambda name: name or "none")
+def notebook(request, lab):
+    """The notebook, opened and run once; the three tests below inspect the same run."""
+    if request.param is None:
+        pytest.skip("no notebooks in notebooks/ yet")
+    run = L.run_notebook(lab, f"notebooks/{request.param}")
+    yield run
+    lab.close(run)
+
+
+def test_runs_without_errors(notebook):
+    problems = notebook.error_problems()
+    assert not problems, L.format_problems(notebook.name, "error outputs after Run All", problems)
+
+
+def test_widgets_render(notebook):
+    problems = notebook.widget_problems()
+    assert not problems, L.format_problems(notebook.name, "widgets not rendered after Run All", problems)
+
+
+def test_speedup_explorer_redraws(notebook, lab):
+    explorers = notebook.page.evaluate(L.JS_EXPLORERS, notebook.name)
+    if not explorers:
+        pytest.skip(f"{notebook.name}: no speed-up explorer (a 'Run' button next to a 'max size' slider)")
+    for explorer in explorers:
+        L.exercise_explorer(lab, notebook, explorer["n"])
+    lab.screenshot(notebook, L.ARTIFACTS / f"{L.screenshot_name(notebook.name)}.explorer.png")
