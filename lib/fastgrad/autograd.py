@@ -1,0 +1,342 @@
+"""Eager reverse-mode automatic differentiation: `Tensor`, `apply`, `no_grad`.
+
+A `Tensor` wraps a NumPy array (`.data`, float32 unless you ask for float64). Every
+operation on tensors goes through one function, `apply(op_name, *inputs, **attrs)`,
+which looks the op up in the table `fastgrad.ops.OPS`, checks shapes and dtypes,
+runs the op's forward and, when gradients are needed, remembers the inputs. There
+is no per-op autograd code here: `backward()` visits the recorded graph in reverse
+topological order and calls each op's `backward` rule from the table.
+
+    >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([[2., 4.],
+           [6., 8.]], dtype=float32)
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .ops import OPS, Op
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside `with no_grad():` operations record no graph (inference, optimizer steps).
+
+    Results have `requires_grad=False`, and no inputs are kept alive for a backward pass.
+    Also usable as a decorator: `@no_grad()`.
+    """
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """False inside `no_grad()`."""
+    return _grad_enabled
+
+
+def _float_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"Tensor dtype must be float32 or float64, not {dtype}")
+    return dtype
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations that made it.
+
+    Tensor(data, dtype=None, requires_grad=False)
+        data           anything `np.array` accepts (copied).
+        dtype          np.float32 (the default, even for float64 input) or np.float64.
+        requires_grad  True for a leaf whose gradient you want (a parameter, an input).
+
+    After `loss.backward()`, `t.grad` holds d loss / d t as a NumPy array of `t.shape`
+    for every leaf `t` with `requires_grad=True` (and for tensors that called
+    `retain_grad()`). Gradients accumulate over backward calls; `zero_grad()` clears.
+    """
+
+    __array_ufunc__ = None   # make `np_array + tensor` call Tensor.__radd__, not NumPy
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data: np.ndarray = np.array(data, dtype=_float_dtype(dtype))
+        self.requires_grad = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self.op: Op | None = None            # the op that made this tensor (None for a leaf)
+        self.inputs: tuple[Tensor, ...] = ()
+        self.attrs: dict = {}
+        self._retain_grad = False
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """A tensor around `data` without copying or converting (results of ops)."""
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad = data, requires_grad, None
+        t.op, t.inputs, t.attrs, t._retain_grad = None, (), {}, False
+        return t
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an op."""
+        return self.op is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = f", requires_grad=True" if self.requires_grad else ""
+        extra += f", op={self.op.name}" if self.op is not None else ""
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, dtype={self.dtype}{extra})"
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """Same values (shared storage), cut from the graph: no gradient flows through it."""
+        return Tensor._wrap(self.data, requires_grad=False)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep `.grad` on this non-leaf tensor after backward (for inspecting a graph)."""
+        self._retain_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    # -------------------------------------------------------------- backward
+    def backward(self, grad=None) -> None:
+        """Reverse-mode autodiff: fill `.grad` of every leaf this tensor depends on.
+
+        grad  d(something)/d(self), shape `self.shape`. Optional when `self` has one
+              element (then it is 1: the derivative of self with respect to itself).
+
+        The graph is visited in reverse topological order, computed iteratively
+        (`topological_order`), so a chain of 100,000 ops does not hit Python's
+        recursion limit. A tensor used twice receives the sum of both gradients.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad: no input had "
+                "requires_grad=True, or it was computed under no_grad() or from detach()")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() needs a gradient for a tensor of shape {self.shape}; "
+                                   "pass grad= or call .sum() first")
+            grad = np.ones(self.shape, dtype=self.dtype)
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape "
+                             f"{self.shape}; they must be equal")
+
+        grads: dict[int, np.ndarray] = {id(self): grad}
+        for node in reversed(topological_order(self)):
+            g = grads.pop(id(node), None)
+            if g is None:                      # no gradient reached this node
+                continue
+            if node.is_leaf or node._retain_grad:
+                node.grad = np.array(g) if node.grad is None else node.grad + g
+            if node.is_leaf:
+                continue
+            input_grads = node.op.backward(g, [t.data for t in node.inputs], node.data, **node.attrs)
+            for i, (t, gi) in enumerate(zip(node.inputs, input_grads)):
+                if gi is None or not t.requires_grad:
+                    continue
+                if gi.shape != t.shape:
+                    raise RuntimeError(f"{node.op.name}.backward returned a gradient of shape {gi.shape} "
+                                       f"for input {i} of shape {t.shape}")
+                key = id(t)
+                grads[key] = gi if key not in grads else grads[key] + gi   # accumulate reuse
+
+    # ------------------------------------------------------- operator overloads
+    def __add__(self, other): return apply("add", self, other)
+    def __radd__(self, other): return apply("add", other, self)
+    def __sub__(self, other): return apply("sub", self, other)
+    def __rsub__(self, other): return apply("sub", other, self)
+    def __mul__(self, other): return apply("mul", self, other)
+    def __rmul__(self, other): return apply("mul", other, self)
+    def __truediv__(self, other): return apply("div", self, other)
+    def __rtruediv__(self, other): return apply("div", other, self)
+    def __neg__(self): return apply("neg", self)
+    def __matmul__(self, other): return apply("matmul", self, other)
+    def __rmatmul__(self, other): return apply("matmul", other, self)
+    def __getitem__(self, index): return apply("getitem", self, index=index)
+
+    def __pow__(self, exponent):
+        """`t ** p` for a Python number p (the exponent gets no gradient)."""
+        if isinstance(exponent, Tensor):
+            raise TypeError("t ** other: the exponent must be a Python number; "
+                            "for a tensor exponent write (other * t.log()).exp()")
+        return apply("pow", self, exponent=float(exponent))
+
+    def __rpow__(self, base):
+        """`c ** t` for a positive number c, as exp(t * log c)."""
+        return (self * float(np.log(base))).exp()
+
+    # --------------------------------------------------------------- methods
+    def sum(self, axis=None, keepdims=False): return apply("sum", self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return apply("mean", self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return apply("max", self, axis=axis, keepdims=keepdims)
+    def exp(self): return apply("exp", self)
+    def log(self): return apply("log", self)
+    def tanh(self): return apply("tanh", self)
+    def sigmoid(self): return apply("sigmoid", self)
+    def relu(self): return apply("relu", self)
+    def gelu(self): return apply("gelu", self)
+    def softmax(self, axis=-1): return apply("softmax", self, axis=axis)
+    def log_softmax(self, axis=-1): return apply("log_softmax", self, axis=axis)
+
+    def reshape(self, *shape):
+        """`t.reshape(2, 3)` or `t.reshape((2, 3))`; one dimension may be -1."""
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return apply("reshape", self, new_shape=tuple(int(n) for n in shape))
+
+    def permute(self, *axes):
+        """Reorder axes like `np.transpose(t, axes)`: `t.permute(2, 0, 1)`."""
+        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return apply("permute", self, axes=tuple(int(a) for a in axes))
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        """Swap two axes (by default the last two: the matrix transpose of a batch)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self.permute(*axes)
+
+    @property
+    def T(self):
+        """All axes reversed (the matrix transpose for 2-D)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def broadcast_to(self, shape):
+        return apply("broadcast_to", self, new_shape=tuple(shape))
+
+
+# ---------------------------------------------------------------------- apply
+def _as_inputs(op: Op, inputs: Sequence) -> list[Tensor]:
+    """Tensors for every input. Tensors must share one dtype (TypeError otherwise);
+    Python numbers and NumPy arrays become constants of that dtype, boolean arrays
+    (the condition of `where`) stay boolean."""
+    dtypes = {t.dtype for t in inputs if isinstance(t, Tensor) and t.dtype in FLOAT_DTYPES}
+    if len(dtypes) > 1:
+        shapes = ", ".join(f"{t.dtype} {t.shape}" for t in inputs if isinstance(t, Tensor))
+        raise TypeError(f"{op.name}: cannot mix float32 and float64 tensors ({shapes}); "
+                        "make both the same dtype, e.g. Tensor(x, dtype=np.float64)")
+    dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+    out = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            out.append(x)
+        elif isinstance(x, np.ndarray) and x.dtype == np.bool_:
+            out.append(Tensor._wrap(x))
+        else:
+            out.append(Tensor._wrap(np.asarray(x, dtype=dtype)))
+    return out
+
+
+def apply(op_name: str, *inputs, **attrs) -> Tensor:
+    """Run `OPS[op_name]` on `inputs` (Tensors, numbers or arrays) and record it for backward.
+
+    Steps: (1) look the op up, (2) turn numbers/arrays into constant tensors and refuse
+    mixed float32/float64, (3) ask the op's shape rule, which raises a clear error
+    naming both shapes before any kernel runs, (4) run forward, (5) when grad mode is on
+    and some input requires grad, remember op, inputs and attrs on the result.
+    """
+    try:
+        op = OPS[op_name]
+    except KeyError:
+        raise KeyError(f"no op named {op_name!r}; the table has {sorted(OPS)}") from None
+    tensors = _as_inputs(op, inputs)
+    arrays = [t.data for t in tensors]
+    op.shape(*[a.shape for a in arrays], **attrs)
+    data = op.forward(*arrays, **attrs)
+    needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+    out = Tensor._wrap(data, requires_grad=needs_grad)
+    if needs_grad:
+        out.op, out.inputs, out.attrs = op, tuple(tensors), attrs
+    return out
+
+
+def topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor `root` depends on (through tensors that require grad), inputs before
+    the tensors computed from them; `root` is last.
+
+    Iterative depth-first search with an explicit stack instead of recursion: Python
+    allows ~1000 nested calls, and a 10,000-step chain (an RNN unrolled, a long loop)
+    would overflow a recursive version. Each stack entry is (tensor, children_done):
+    a tensor is emitted only after all of its inputs have been emitted.
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))            # come back to emit it after its inputs
+        for t in node.inputs:
+            if t.requires_grad and id(t) not in seen:
+                stack.append((t, False))
+    return order
+
+
+# -------------------------------------------------------- free functions
+def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along `axis`; all other dimensions must match."""
+    return apply("concatenate", *tensors, axis=axis)
+
+
+def where(cond, a, b) -> Tensor:
+    """`a` where `cond` is true, else `b` (broadcasting). `cond` is a boolean array or a
+    Tensor (nonzero = true); it gets no gradient."""
+    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond).astype(bool)
+    return apply("where", cond, a, b)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Same as `Tensor(data, dtype, requires_grad)`."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+__all__ = ["Tensor", "apply", "no_grad", "is_grad_enabled", "topological_order",
+           "concatenate", "where", "tensor"]

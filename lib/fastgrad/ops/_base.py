@@ -1,0 +1,138 @@
+"""The `Op` record and the registry `OPS`, plus the shape helpers every op shares.
+
+An op is *data*: a name, a forward function on NumPy arrays, a backward rule, a
+shape rule and a sampler of good gradient-checking inputs. Nothing here knows about
+`Tensor`; eager autograd (`fastgrad.autograd`), gradient checking
+(`fastgrad.gradcheck`) and the lazy compiler (chapter 08) all read the same records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One differentiable operation, defined once.
+
+    name      key in `OPS`, e.g. "add".
+    kind      "elementwise", "reduce", "movement", "matmul" or "composite"
+              (a hint for the lazy compiler: which ops it may fuse).
+    forward   forward(*arrays, **attrs) -> array. Arrays share one float dtype.
+    backward  backward(grad_out, inputs, output, **attrs) -> tuple with one gradient
+              per input (same shape as that input), or None for an input that has no
+              gradient (the boolean condition of `where`). `output` is the saved forward
+              result: exp, tanh, sigmoid and softmax reuse it instead of recomputing.
+    shape     shape(*shapes, **attrs) -> output shape; raises ValueError/IndexError
+              with both shapes in the message when the inputs do not fit together.
+    sample    sample(rng, dtype, case=None) -> (inputs, attrs): inputs suited to gradient
+              checking (away from kinks, positive for log, non-zero for div, distinct
+              for max). `case` in range(cases) picks a configuration (broadcasting, axes,
+              keepdims ...); None picks one at random.
+    cases     how many configurations `sample` knows.
+    nondiff   positions of inputs that never get a gradient (e.g. (0,) for where).
+    """
+
+    name: str
+    kind: str
+    forward: Callable[..., np.ndarray]
+    backward: Callable[..., tuple]
+    shape: Callable[..., Shape]
+    sample: Callable[[np.random.Generator, Any], tuple[list, dict]]
+    cases: int = 1
+    nondiff: tuple[int, ...] = ()
+    doc: str = ""
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r}, kind={self.kind!r})"
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    """Add `op` to the table `OPS`; a name can be registered only once."""
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} is already registered")
+    OPS[op.name] = op
+    return op
+
+
+# ---------------------------------------------------------------- shape helpers
+def broadcast_shapes(name: str, *shapes: Shape) -> Shape:
+    """NumPy's broadcasting rule, with an error that names the op and every shape."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{name}: shapes {listed} cannot be broadcast together "
+                         "(aligned from the right, each dimension must match or be 1)") from None
+
+
+def normalize_axes(name: str, axis, ndim: int) -> tuple[int, ...]:
+    """`axis` (None, an int or a tuple of ints, negatives allowed) as sorted non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
+    """Shape after reducing `axes`: those dimensions become 1 (keepdims) or disappear."""
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def expand_reduced(grad: np.ndarray, in_shape: Shape, axes: tuple[int, ...]) -> np.ndarray:
+    """Backward of a reduction: put the reduced axes back as size 1, then copy along them.
+
+    `grad` has the reduced shape (with or without keepdims); the result has `in_shape`.
+    """
+    keep = reduced_shape(in_shape, axes, keepdims=True)
+    # .copy() rather than np.ascontiguousarray, which turns a 0-d array into shape (1,)
+    return np.broadcast_to(grad.reshape(keep), in_shape).copy()
+
+
+# -------------------------------------------------------------- sample helpers
+def pick(rng: np.random.Generator, case: int | None, choices: list):
+    """Configuration number `case` of a sampler (wrapping around), or a random one when
+    `case` is None. `check_op` walks case = 0 .. op.cases - 1 to cover them all."""
+    if case is None:
+        return choices[int(rng.integers(len(choices)))]
+    return choices[case % len(choices)]
+
+
+def randn(rng: np.random.Generator, shape: Shape, dtype) -> np.ndarray:
+    """Standard normal values of `shape` and `dtype`."""
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def away_from_zero(rng: np.random.Generator, shape: Shape, dtype, low: float = 0.2) -> np.ndarray:
+    """Values with |x| in [low, 1.5] and a random sign: safe for kinks at 0 and for division."""
+    magnitude = rng.uniform(low, 1.5, shape)
+    sign = rng.choice([-1.0, 1.0], shape)
+    return (magnitude * sign).astype(dtype)
+
+
+def positive(rng: np.random.Generator, shape: Shape, dtype, low: float = 0.5, high: float = 2.0):
+    """Values in [low, high]: inputs for log, sqrt-like powers."""
+    return rng.uniform(low, high, shape).astype(dtype)
+
+
+def distinct(rng: np.random.Generator, shape: Shape, dtype) -> np.ndarray:
+    """Values at least 0.1 apart (a shuffled ramp): max has a unique winner, even after
+    a finite-difference nudge."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return (rng.permutation(n).reshape(shape) * 0.1 - 0.05 * n).astype(dtype)

@@ -1,0 +1,215 @@
+"""Elementwise ops: add, sub, mul, div, neg, pow, exp, log, tanh, sigmoid, relu, gelu, where.
+
+Binary ops broadcast like NumPy. Their backward computes the gradient at the
+broadcast (output) shape and then sums it back to each input's shape with
+`sum_to_shape`: an input that was copied along a dimension receives the sum of the
+gradients of all its copies. This is the "broadcast add backward" of chapter 04.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _kernels as K
+from ._base import Op, away_from_zero, broadcast_shapes, pick, positive, randn, register
+
+
+# ------------------------------------------------------------------ shape rules
+def _same_shape(shape):
+    """Shape rule of a unary elementwise op: the output has the input's shape."""
+    return tuple(shape)
+
+
+def _binary_shape(name):
+    def rule(a_shape, b_shape):
+        return broadcast_shapes(name, a_shape, b_shape)
+    return rule
+
+
+# --------------------------------------------------------------------- samplers
+_BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((3, 4), ()), ((1,), (2, 3))]
+
+
+def _sample_binary(rng, dtype, case=None):
+    """Two normal arrays of broadcast-compatible shapes (equal, trailing, both sides, scalar)."""
+    a_shape, b_shape = pick(rng, case, _BINARY_SHAPES)
+    return [randn(rng, a_shape, dtype), randn(rng, b_shape, dtype)], {}
+
+
+def _sample_div(rng, dtype, case=None):
+    """Numerator normal; denominator with |b| >= 0.5, so 1/b and 1/b^2 stay moderate."""
+    a_shape, b_shape = pick(rng, case, _BINARY_SHAPES)
+    return [randn(rng, a_shape, dtype), away_from_zero(rng, b_shape, dtype, low=0.5)], {}
+
+
+_UNARY_SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
+
+
+def _sample_unary(rng, dtype, case=None):
+    return [randn(rng, pick(rng, case, _UNARY_SHAPES), dtype)], {}
+
+
+def _sample_positive(rng, dtype, case=None):
+    return [positive(rng, pick(rng, case, _UNARY_SHAPES), dtype)], {}
+
+
+def _sample_kink(rng, dtype, case=None):
+    """Values with |x| >= 0.2: a finite-difference step never crosses relu's kink at 0."""
+    return [away_from_zero(rng, pick(rng, case, _UNARY_SHAPES), dtype)], {}
+
+
+# ----------------------------------------------------------------- binary ops
+def _add_backward(g, inputs, out):
+    a, b = inputs
+    return K.sum_to_shape(g, a.shape), K.sum_to_shape(g, b.shape)
+
+
+def _sub_backward(g, inputs, out):
+    a, b = inputs
+    return K.sum_to_shape(g, a.shape), K.sum_to_shape(K.neg(g), b.shape)
+
+
+def _mul_backward(g, inputs, out):
+    a, b = inputs
+    return K.sum_to_shape(K.mul(g, b), a.shape), K.sum_to_shape(K.mul(g, a), b.shape)
+
+
+def _div_backward(g, inputs, out):
+    # out = a / b:  d/da = 1/b,  d/db = -a/b^2 = -out/b
+    a, b = inputs
+    ga = K.div(g, b)
+    gb = K.neg(K.mul(ga, out))          # -(g/b) * (a/b)
+    return K.sum_to_shape(ga, a.shape), K.sum_to_shape(gb, b.shape)
+
+
+register(Op("add", "elementwise", lambda a, b: K.add(a, b), _add_backward,
+            _binary_shape("add"), _sample_binary, len(_BINARY_SHAPES), doc="a + b (broadcasting)"))
+register(Op("sub", "elementwise", lambda a, b: K.sub(a, b), _sub_backward,
+            _binary_shape("sub"), _sample_binary, len(_BINARY_SHAPES), doc="a - b (broadcasting)"))
+register(Op("mul", "elementwise", lambda a, b: K.mul(a, b), _mul_backward,
+            _binary_shape("mul"), _sample_binary, len(_BINARY_SHAPES), doc="a * b (broadcasting)"))
+register(Op("div", "elementwise", lambda a, b: K.div(a, b), _div_backward,
+            _binary_shape("div"), _sample_div, len(_BINARY_SHAPES), doc="a / b (broadcasting)"))
+
+
+# ------------------------------------------------------------------ unary ops
+def _neg_backward(g, inputs, out):
+    return (K.neg(g),)
+
+
+def _exp_backward(g, inputs, out):
+    return (K.mul(g, out),)                      # d exp(x) = exp(x): reuse the output
+
+
+def _log_backward(g, inputs, out):
+    return (K.div(g, inputs[0]),)
+
+
+def _tanh_backward(g, inputs, out):
+    return (K.mul(g, 1 - out * out),)            # 1 - tanh^2, from the saved output
+
+
+def _sigmoid_backward(g, inputs, out):
+    return (K.mul(g, out * (1 - out)),)          # s (1 - s), from the saved output
+
+
+def _relu_backward(g, inputs, out):
+    return (K.mul(g, (out > 0).astype(g.dtype)),)  # 1 where x > 0 (0 at the kink)
+
+
+register(Op("neg", "elementwise", lambda a: K.neg(a), _neg_backward, _same_shape,
+            _sample_unary, len(_UNARY_SHAPES), doc="-a"))
+register(Op("exp", "elementwise", lambda a: K.exp(a), _exp_backward, _same_shape,
+            _sample_unary, len(_UNARY_SHAPES), doc="e**a"))
+register(Op("log", "elementwise", lambda a: K.log(a), _log_backward, _same_shape,
+            _sample_positive, len(_UNARY_SHAPES), doc="natural log (inputs > 0)"))
+register(Op("tanh", "elementwise", lambda a: K.tanh(a), _tanh_backward, _same_shape,
+            _sample_unary, len(_UNARY_SHAPES), doc="tanh(a)"))
+register(Op("sigmoid", "elementwise", lambda a: K.sigmoid(a), _sigmoid_backward, _same_shape,
+            _sample_unary, len(_UNARY_SHAPES), doc="1 / (1 + e**-a)"))
+register(Op("relu", "elementwise", lambda a: K.relu(a), _relu_backward, _same_shape,
+            _sample_kink, len(_UNARY_SHAPES), doc="max(a, 0); gradient 0 at a == 0"))
+
+
+# ------------------------------------------------------------ pow (scalar exponent)
+def _pow_forward(a, exponent):
+    return np.power(a, a.dtype.type(exponent))
+
+
+def _pow_backward(g, inputs, out, exponent):
+    a = inputs[0]
+    p = a.dtype.type(exponent)
+    return (K.mul(g, p * np.power(a, p - 1)),)   # d a^p = p a^(p-1)
+
+
+def _pow_shape(shape, exponent):
+    return tuple(shape)
+
+
+_EXPONENTS = [2.0, 3.0, 0.5, -1.5, 1.0]
+
+
+def _sample_pow(rng, dtype, case=None):
+    """Positive bases, so non-integer and negative exponents are defined and smooth."""
+    exponent = pick(rng, case, _EXPONENTS)
+    return [positive(rng, pick(rng, case, _UNARY_SHAPES), dtype)], {"exponent": exponent}
+
+
+register(Op("pow", "elementwise", _pow_forward, _pow_backward, _pow_shape, _sample_pow, len(_EXPONENTS),
+            doc="a ** exponent, exponent a Python number (attr)"))
+
+
+# --------------------------------------------------------------------- gelu
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
+
+
+def _gelu_forward(a):
+    """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's and PyTorch's approximate="tanh"):
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    t = K.tanh(_GELU_C * (a + _GELU_K * a * a * a))
+    return 0.5 * a * (1 + t)
+
+
+def _gelu_backward(g, inputs, out):
+    a = inputs[0]
+    t = K.tanh(_GELU_C * (a + _GELU_K * a * a * a))
+    du = _GELU_C * (1 + 3 * _GELU_K * a * a)
+    return (K.mul(g, 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du),)
+
+
+register(Op("gelu", "elementwise", _gelu_forward, _gelu_backward, _same_shape,
+            _sample_unary, len(_UNARY_SHAPES),
+            doc="GELU, tanh approximation (as GPT-2 and torch gelu(approximate='tanh'))"))
+
+
+# -------------------------------------------------------------------- where
+def _where_forward(cond, a, b):
+    return np.where(cond, a, b)
+
+
+def _where_backward(g, inputs, out):
+    cond, a, b = inputs
+    zero = g.dtype.type(0)
+    return (None,
+            K.sum_to_shape(np.where(cond, g, zero), a.shape),
+            K.sum_to_shape(np.where(cond, zero, g), b.shape))
+
+
+def _where_shape(cond_shape, a_shape, b_shape):
+    return broadcast_shapes("where", cond_shape, a_shape, b_shape)
+
+
+_WHERE_SHAPES = [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((4,), (3, 4), ())]
+
+
+def _sample_where(rng, dtype, case=None):
+    c_shape, a_shape, b_shape = pick(rng, case, _WHERE_SHAPES)
+    cond = rng.random(c_shape) < 0.5
+    return [cond, randn(rng, a_shape, dtype), randn(rng, b_shape, dtype)], {}
+
+
+register(Op("where", "elementwise", _where_forward, _where_backward, _where_shape, _sample_where,
+            len(_WHERE_SHAPES),
+            nondiff=(0,), doc="a where cond else b (cond boolean, no gradient; broadcasting)"))
