@@ -1,0 +1,160 @@
+"""Gradient checking: every op in the table passes, and wrong backwards are caught and located."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fastgrad.autograd import Tensor, apply
+from fastgrad.gradcheck import (GradcheckError, check_all_ops, check_op, gradcheck, numeric_vjp)
+from fastgrad.ops import OPS
+
+
+# --------------------------------------------------------- the whole op table
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_in_the_table_passes_gradcheck(name):
+    """Walks OPS, so an op registered later without a correct backward fails here."""
+    result = check_op(name)
+    assert result.passed, str(result)
+    assert result.n_checked > 0
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_has_float64_samples_for_each_case(name):
+    op = OPS[name]
+    assert op.cases >= 1
+    for case in range(op.cases):
+        inputs, attrs = op.sample(np.random.default_rng(case), np.float64, case=case)
+        floats = [x for i, x in enumerate(inputs) if i not in op.nondiff]
+        assert floats and all(x.dtype == np.float64 for x in floats)
+        assert isinstance(attrs, dict)
+
+
+def test_check_all_ops_reports_every_op():
+    report = check_all_ops()
+    assert report.passed and report.failed == []
+    text = str(report)
+    assert f"{len(OPS)}/{len(OPS)} ops pass" in text
+    for name in OPS:
+        assert name in text
+
+
+# ------------------------------------------------- wrong backwards are caught
+def _broken(monkeypatch, name, backward):
+    """Replace OPS[name]'s backward for this test only."""
+    monkeypatch.setitem(OPS, name, dataclasses.replace(OPS[name], backward=backward))
+
+
+def test_wrong_element_is_named(monkeypatch):
+    def bad_mul_backward(g, inputs, out):
+        a, b = inputs
+        ga = g * b
+        ga[1, 2] += 0.5                      # one wrong element
+        return ga, g * a
+    _broken(monkeypatch, "mul", bad_mul_backward)
+    rng = np.random.default_rng(0)
+    result = gradcheck(lambda a, b: a * b, rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))
+    assert not result.passed and result.failures == 1
+    w = result.worst
+    assert (w.input_index, w.index) == (0, (1, 2))
+    assert w.analytic - w.numeric == pytest.approx(0.5, rel=1e-6)
+    text = str(result)
+    for word in ["FAIL", "input 0", "element (1, 2)", "analytic", "numeric", "abs error"]:
+        assert word in text
+
+
+def _cotangent(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def test_missing_transpose_in_matmul_backward(monkeypatch):
+    def bad_matmul_backward(g, inputs, out):
+        a, b = inputs
+        return g @ b, a.swapaxes(-1, -2) @ g   # dA should be g @ b^T
+    _broken(monkeypatch, "matmul", bad_matmul_backward)
+    rng = np.random.default_rng(1)      # square, so the wrong shapes still fit together
+    square = gradcheck(lambda a, b: a @ b, rng.standard_normal((3, 3)), rng.standard_normal((3, 3)))
+    assert not square.passed and square.worst.input_index == 0
+
+
+def test_forgotten_broadcast_reduction_is_caught(monkeypatch):
+    def bad_add_backward(g, inputs, out):
+        return g, g                          # forgot sum_to_shape
+    _broken(monkeypatch, "add", bad_add_backward)
+    with pytest.raises(RuntimeError, match=r"add.backward returned a gradient of shape \(3, 4\) "
+                                           r"for input 1 of shape \(4,\)"):
+        gradcheck(lambda a, b: a + b, np.ones((3, 4)), np.ones(4))
+
+
+def test_random_cotangent_catches_what_sum_misses(monkeypatch):
+    """softmax sums to 1, so d sum(softmax)/dx = 0: a backward returning zeros passes
+    the all-ones check and only a random cotangent exposes it."""
+    _broken(monkeypatch, "softmax", lambda g, inputs, out, axis=-1: (np.zeros_like(g),))
+    x = np.random.default_rng(0).standard_normal((2, 5))
+    assert gradcheck(lambda t: t.softmax(), x, cotangent="ones").passed
+    assert not gradcheck(lambda t: t.softmax(), x).passed
+
+
+def test_raise_on_fail(monkeypatch):
+    _broken(monkeypatch, "tanh", lambda g, inputs, out: (g * (1 - out),))   # should be 1 - out**2
+    with pytest.raises(GradcheckError, match="tanh: FAIL"):
+        gradcheck(lambda t: t.tanh(), np.linspace(-1, 1, 5), raise_on_fail=True, name="tanh")
+    result = check_op("tanh")
+    assert not result.passed and result.name.startswith("tanh(")
+
+
+# ------------------------------------------------------ eps and tolerances
+def test_eps_too_large_or_too_small_fails_and_1e6_passes():
+    x = np.linspace(-1.0, 2.0, 7)
+
+    def f(t):
+        return (t * 3.0).exp()
+    assert gradcheck(f, x, eps=1e-6).passed
+    assert not gradcheck(f, x, eps=1e-1).passed      # truncation error ~ eps^2 f'''/6
+    assert not gradcheck(f, x, eps=1e-13).passed     # rounding error ~ 1e-16 |f| / eps
+
+
+def test_loose_tolerance_hides_a_small_bug(monkeypatch):
+    _broken(monkeypatch, "exp", lambda g, inputs, out: (g * out * 1.001,))
+    x = np.linspace(-1.0, 1.0, 5)
+    assert not gradcheck(lambda t: t.exp(), x).passed
+    assert gradcheck(lambda t: t.exp(), x, rtol=1e-2, atol=1e-2).passed
+
+
+def test_inputs_are_checked_in_float64():
+    x32 = np.linspace(0.5, 2.0, 6, dtype=np.float32)
+    seen = []
+
+    def f(a, b):
+        seen.extend([a.dtype, b.dtype])
+        return a.log() * b
+    result = gradcheck(f, x32, Tensor(x32))
+    assert result.passed and result.max_abs_error < 1e-8     # float32 would give ~1e-2
+    assert set(seen) == {np.dtype(np.float64)}
+
+
+def test_kink_at_zero_fails_which_is_why_samples_avoid_it():
+    x = np.array([-1.0, 0.0, 1.0])
+    result = gradcheck(lambda t: t.relu(), x)
+    assert not result.passed and result.worst.index == (1,)
+    assert result.worst.numeric == pytest.approx(0.5 * _cotangent((3,))[1])
+
+
+def test_numeric_vjp_matches_a_known_gradient():
+    x = Tensor(np.array([1.0, 2.0, 3.0]), dtype=np.float64, requires_grad=True)
+    v = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(numeric_vjp(lambda t: t * t, [x], v, 0, 1e-6), v * 2 * x.data, rtol=1e-8)
+
+
+def test_input_not_used_gets_zero_gradient_and_passes():
+    result = gradcheck(lambda a, b: a * 2.0, np.ones(3), np.ones(2))
+    assert result.passed and result.n_checked == 5
+
+
+def test_boolean_inputs_are_passed_through():
+    cond = np.array([True, False, True])
+    assert gradcheck(lambda c, a, b: apply("where", c, a, b), cond, np.ones(3), np.zeros(3)).passed
+
+
+def test_fn_must_return_a_tensor():
+    with pytest.raises(TypeError, match="must return a Tensor"):
+        gradcheck(lambda t: t.data, np.ones(2))
