@@ -1,0 +1,138 @@
+"""`python -m fastgrad.bench kernels [--quick]`: chapter 02 and 03 kernels against NumPy
+and BLAS, every ratio from one interleaved run (`fastgrad.bench.compare`).
+
+1. Fused a*b+c, float32, 10^7 elements: `fastgrad.kernels.elementwise.fma(a, b, c, out=)`
+   vs NumPy's `a*b+c` (and numexpr when installed), as ratios and as a fraction of this
+   machine's measured bandwidth (all-thread triad, out of cache). Bytes counted: 4 arrays
+   x 4 bytes per element (read a, b, c; write out), as STREAM counts.
+2. Matmul, float32, n = 256, 512, 1024: the best Numba kernel (`matmul_packed` on one
+   thread's worth of loops, `matmul_parallel` on all of Numba's threads) vs BLAS through
+   NumPy, as a ratio and in GFLOP/s (2 n^3 FLOPs), with the BLAS library and its settings.
+
+Targets (printed as met / not met; never an error): fused >= 1.5x NumPy and >= 80% of
+the measured bandwidth; best Numba matmul >= 50% of BLAS at n = 1024 on all cores.
+`--quick` runs tiny sizes in a few seconds (for tests): the figures then mean nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+import numba
+import numpy as np
+
+from ..bench import blas_info, compare, cpu_name, triad_bandwidth
+
+FUSED_SPEEDUP_TARGET = 1.5     # fastgrad fma vs NumPy a*b+c
+FUSED_BANDWIDTH_TARGET = 0.80  # fraction of the measured triad bandwidth
+MATMUL_TARGET = 0.50           # best Numba matmul / BLAS at the largest size
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def bench_fused(n: int, bandwidth: float, repeats: int) -> dict:
+    """Time fused a*b+c three (or four) ways on float32 arrays of n elements; print and return ratios."""
+    from ..kernels import elementwise
+
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(n, dtype=np.float32) for _ in range(3))
+    out = np.empty_like(a)
+    impls = {
+        "numpy a*b+c": lambda: a * b + c,
+        "fastgrad fma(out=)": lambda: elementwise.fma(a, b, c, out=out),
+    }
+    try:
+        ne = importlib.import_module("numexpr")
+        impls["numexpr"] = lambda: ne.evaluate("a * b + c", out=out)
+    except ImportError:
+        ne = None
+    np.testing.assert_allclose(elementwise.fma(a, b, c, out=out), a * b + c, rtol=1e-5, atol=1e-5)
+    nbytes = 4 * 4 * n
+    result = compare(impls, baseline="numpy a*b+c", repeats=repeats, work=nbytes, work_unit="GB/s")
+    print(f"\n== Fused a*b+c, float32, n = {n:,} ({nbytes / 1e6:.0f} MB moved per call: 4 arrays x 4 B) ==")
+    print(result.table())
+    if ne is None:
+        print("(numexpr not installed: skipped)")
+    speedup = result.speedup("fastgrad fma(out=)")
+    rate = result.rate("fastgrad fma(out=)")
+    fraction = rate / bandwidth
+    print(f"fused: fastgrad vs NumPy {speedup:.2f}x (target >= {FUSED_SPEEDUP_TARGET}x: "
+          f"{_verdict(speedup >= FUSED_SPEEDUP_TARGET)})")
+    print(f"fused: fastgrad {rate:.1f} GB/s = {100 * fraction:.0f}% of measured {bandwidth:.1f} GB/s "
+          f"(target >= {100 * FUSED_BANDWIDTH_TARGET:.0f}%: {_verdict(fraction >= FUSED_BANDWIDTH_TARGET)})")
+    if ne is not None:
+        print(f"fused: fastgrad vs numexpr {result.median('numexpr') / result.median('fastgrad fma(out=)'):.2f}x")
+    return {"speedup": speedup, "rate": rate, "fraction": fraction}
+
+
+def bench_matmul(n: int, repeats: int) -> dict:
+    """Time BLAS and the Numba matmuls on n x n float32; print and return the best ratio."""
+    from ..kernels import matmul as mm
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    impls = {
+        "BLAS": lambda: np.matmul(a, b, out=out),
+        "matmul_packed": lambda: mm.matmul_packed(a, b, out=out),
+        "matmul_parallel": lambda: mm.matmul_parallel(a, b, out=out),
+    }
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    for name, fn in impls.items():  # checked before timed
+        err = np.abs(fn() - ref).max() / max(1.0, np.abs(ref).max())
+        if err > 1e-4:
+            raise AssertionError(f"{name} disagrees with the float64 reference: relative error {err:.2e}")
+    result = compare(impls, baseline="BLAS", repeats=repeats, work=2 * n**3, work_unit="GFLOP/s")
+    print(f"\n== Matmul float32, n = {n} ({2 * n**3 / 1e9:.2f} GFLOP per call) ==")
+    print(result.table())
+    best = max(("matmul_packed", "matmul_parallel"), key=result.rate)
+    ratio = result.rate(best) / result.rate("BLAS")
+    print(f"matmul n={n}: best Numba {best} {result.rate(best):.1f} GFLOP/s vs BLAS "
+          f"{result.rate('BLAS'):.1f} GFLOP/s = {100 * ratio:.0f}% of BLAS")
+    return {"best": best, "ratio": ratio, "gflops": result.rate(best), "blas": result.rate("BLAS")}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fastgrad.bench kernels", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds (for tests)")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds per comparison")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    fused_n = 100_000 if quick else 10_000_000
+    sizes = (64, 96, 128) if quick else (256, 512, 1024)
+    repeats = args.repeats or (3 if quick else 7)
+    triad_n = 1_000_000 if quick else 20_000_000
+
+    blas = ", ".join(f"{k}={v}" for k, v in blas_info().items())
+    print(f"fastgrad kernels benchmark{' (--quick: tiny sizes, figures not meaningful)' if quick else ''}")
+    print(f"CPU: {cpu_name()}, Numba threads: {numba.get_num_threads()}")
+    print(f"BLAS: {blas}")
+    bandwidth = triad_bandwidth(triad_n, parallel=True, repeats=repeats)
+    print(f"measured bandwidth: {bandwidth:.1f} GB/s (float64 triad, all threads, {triad_n:,} elements per array)")
+
+    fused = bench_fused(fused_n, bandwidth, repeats)
+    print(f"\nBLAS for the GEMM figures below: {blas}")
+    mats = {n: bench_matmul(n, repeats) for n in sizes}
+
+    top = sizes[-1]
+    print("\n== Summary ==")
+    print(f"fused a*b+c float32 n={fused_n:,}: {fused['speedup']:.2f}x NumPy, "
+          f"{100 * fused['fraction']:.0f}% of measured bandwidth")
+    for n, r in mats.items():
+        print(f"matmul float32 n={n}: {r['best']} {r['gflops']:.1f} GFLOP/s, BLAS {r['blas']:.1f} GFLOP/s, "
+              f"ratio {r['ratio']:.2f}")
+    print(f"target fused >= {FUSED_SPEEDUP_TARGET}x NumPy: {_verdict(fused['speedup'] >= FUSED_SPEEDUP_TARGET)}")
+    print(f"target fused >= {100 * FUSED_BANDWIDTH_TARGET:.0f}% of bandwidth: "
+          f"{_verdict(fused['fraction'] >= FUSED_BANDWIDTH_TARGET)}")
+    print(f"target matmul >= {100 * MATMUL_TARGET:.0f}% of BLAS at n={top} with {numba.get_num_threads()} threads: "
+          f"{_verdict(mats[top]['ratio'] >= MATMUL_TARGET)}")
+    print(f"(BLAS: {blas})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

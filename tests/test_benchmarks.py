@@ -1,0 +1,53 @@
+"""`python -m fastgrad.bench kernels --quick` runs and prints every expected line.
+No speed assertions: speed targets are reported by the benchmark, not tested."""
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def quick_output():
+    proc = subprocess.run([sys.executable, "-m", "fastgrad.bench", "kernels", "--quick", "--repeats", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_header_reports_blas_and_bandwidth(quick_output):
+    assert re.search(r"^BLAS: library=", quick_output, re.M)
+    assert re.search(r"^measured bandwidth: [\d.]+ GB/s", quick_output, re.M)
+
+
+def test_fused_lines(quick_output):
+    assert "== Fused a*b+c, float32" in quick_output
+    assert re.search(r"^numpy a\*b\+c .* GB/s|^numpy a\*b\+c\s", quick_output, re.M)
+    assert re.search(r"^fastgrad fma\(out=\)\s", quick_output, re.M)
+    assert re.search(r"fused: fastgrad vs NumPy [\d.]+x \(target >= 1.5x: (met|NOT met)\)", quick_output)
+    assert re.search(r"fused: fastgrad [\d.]+ GB/s = \d+% of measured [\d.]+ GB/s \(target >= 80%: (met|NOT met)\)",
+                     quick_output)
+
+
+def test_matmul_lines(quick_output):
+    for n in (64, 96, 128):
+        assert f"== Matmul float32, n = {n} " in quick_output
+        assert re.search(rf"matmul n={n}: best Numba matmul_(packed|parallel) [\d.]+ GFLOP/s vs BLAS [\d.]+ GFLOP/s "
+                         rf"= \d+% of BLAS", quick_output)
+    assert re.search(r"BLAS for the GEMM figures below: library=", quick_output)
+
+
+def test_summary_and_targets(quick_output):
+    assert "== Summary ==" in quick_output
+    assert re.search(r"target fused >= 1.5x NumPy: (met|NOT met)", quick_output)
+    assert re.search(r"target fused >= 80% of bandwidth: (met|NOT met)", quick_output)
+    assert re.search(r"target matmul >= 50% of BLAS at n=128 with \d+ threads: (met|NOT met)", quick_output)
+
+
+def test_main_is_callable_in_process(capsys):
+    from fastgrad.benchmarks import kernels
+
+    assert callable(kernels.main)
+    with pytest.raises(SystemExit):
+        kernels.main(["--help"])
+    assert "--quick" in capsys.readouterr().out
