@@ -48,6 +48,7 @@ import labdriver as L  # noqa: E402
 MISSING = L.missing_requirements()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("FASTGRAD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("FASTGRAD_CHROMIUM") or (
+    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -334,10 +335,15 @@ JS_REPORT = "(path) => {" + _JS_FIND_PANEL + """
   });
 }"""
 
-JS_CONTENT_HEIGHT = "(path) => {" + _JS_FIND_PANEL + """
+JS_HIDDEN_HEIGHT = "(path) => {" + _JS_FIND_PANEL + """
+  // How many pixels of the notebook are scrolled out of view; scroll back to the top.
   const p = findPanel(path);
-  const scroller = p.content.node.closest('.jp-WindowedPanel-outer') || p.content.node;
-  return Math.max(scroller.scrollHeight, p.content.node.scrollHeight);
+  let extra = 0;
+  for (const n of [p.content.node, ...p.content.node.querySelectorAll('.jp-WindowedPanel-outer')]) {
+    extra = Math.max(extra, n.scrollHeight - n.clientHeight);
+    n.scrollTop = 0;
+  }
+  return extra;
 }"""
 
 IGNORE_ERROR_TAGS = {"raises-exception", "nbval-raises-exception"}
@@ -508,8 +514,8 @@ class Lab:
         page = run.page
         size = page.viewport_size or {"width": 1400, "height": 900}
         try:
-            height = int(page.evaluate(JS_CONTENT_HEIGHT, run.name)) + 200
-            page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 16000))})
+            extra = int(page.evaluate(JS_HIDDEN_HEIGHT, run.name))
+            page.set_viewport_size({"width": size["width"], "height": min(size["height"] + extra + 40, 16000)})
             page.wait_for_timeout(700)
             page.screenshot(path=str(path), full_page=True)
         finally:
@@ -578,6 +584,7 @@ def run_notebook(lab: Lab, name: str) -> NotebookRun:
     try:
         lab.run_all(run)
         run.screenshot_path = lab.screenshot(run, ARTIFACTS / f"{screenshot_name(name)}.png")
+        write_report(run)
     except BaseException:
         try:
             lab.screenshot(run, ARTIFACTS / f"{screenshot_name(name)}.failed.png")
@@ -586,6 +593,19 @@ def run_notebook(lab: Lab, name: str) -> NotebookRun:
         lab.close(run)
         raise
     return run
+
+
+def write_report(run: NotebookRun) -> Path:
+    """artifacts/browser/<name>.report.json: timing, problems, stderr, browser console errors."""
+    path = ARTIFACTS / f"{screenshot_name(run.name)}.report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "notebook": run.name, "kernel": getattr(run, "kernel", None), "finished": run.finished,
+        "run_seconds": round(run.seconds, 1), "widgets": run.widget_count(),
+        "problems": [str(p) for p in run.error_problems() + run.widget_problems()],
+        "stderr": [{"cell": i, "text": t[:1000]} for i, t in run.stderr()],
+        "console_errors": getattr(run, "console", [])[:50]}, indent=1, ensure_ascii=False))
+    return path
 
 
 def exercise_explorer(lab: Lab, run: NotebookRun, n: int, timeout: float = 240) -> dict:

@@ -8,6 +8,8 @@ import pytest
 
 import labdriver as L
 
+pytestmark = pytest.mark.browser
+
 EXERCISES = L.repo_notebooks("exercises")
 if os.environ.get("FASTGRAD_BROWSER_EXERCISES") != "all":
     # One is enough to show the checks render in the browser; prefer the first chapter.

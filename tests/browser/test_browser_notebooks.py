@@ -5,6 +5,8 @@ import pytest
 
 import labdriver as L
 
+pytestmark = pytest.mark.browser
+
 NOTEBOOKS = L.repo_notebooks("notebooks")
 
 

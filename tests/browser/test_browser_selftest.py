@@ -12,6 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import labdriver as L
 
+pytestmark = pytest.mark.browser
+
 KERNELSPEC = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
 
 GOOD = [
@@ -93,7 +95,7 @@ def test_broken_widget_and_error_are_flagged_with_the_notebook_name(lab, lab_ser
 
 def test_pytest_failure_message_names_the_notebook(lab, lab_server):
     """The real test functions, fed the broken notebook, fail with its name in the message."""
-    import test_notebooks as T
+    import test_browser_notebooks as T
     name = write_notebook(lab_server.root, "broken2.ipynb", [BROKEN_WIDGET])
     run = L.run_notebook(lab, name)
     try:
