@@ -51,17 +51,23 @@ def _matmul_case(description, m, k, n, dtype, call, *, transpose_b=False, seed=0
         b = _rand((n, k), dtype, seed + 1).T if transpose_b else _rand((k, n), dtype, seed + 1)
         out = np.full((m, n), GARBAGE, dtype)
         expected = (a.astype(np.float64) @ b.astype(np.float64)).astype(dtype)
-        got = call(fn, a, b, out)
+        try:
+            got = call(fn, a, b, out)
+        except IndexError as exc:
+            raise CaseFailed(f"IndexError ({exc}): an index ran past the edge of a, b or out. Clip each tile's "
+                             "loops at the matrix edge, e.g. range(i0, min(i0 + tile, m)).") from None
         if got is not None and got is not out:
             expect_close(expected, got, what="returned array", **_tolerance(dtype, k))
         try:
             expect_close(expected, out, what="out", **_tolerance(dtype, k))
         except CaseFailed as failure:
             hint = ""
-            if out.size and np.any(np.isclose(out - expected, GARBAGE, rtol=0, atol=1e-3 + 1e-3 * abs(GARBAGE))):
+            wrong = ~np.isclose(out, expected, **_tolerance(dtype, k))
+            offset = (out - expected)[wrong]
+            if offset.size and np.allclose(offset, GARBAGE, rtol=0, atol=1e-3 * (1 + abs(GARBAGE))):
                 hint = (f" Hint: out started filled with {GARBAGE} and some entries are off by exactly that much:"
                         " set out to zero before accumulating into it.")
-            elif out.size and np.any(out == GARBAGE):
+            elif np.any(out[wrong] == GARBAGE):
                 hint = " Hint: some entries of out were never written; check the loops reach the last rows/columns."
             raise CaseFailed(f"{failure}{hint}") from None
     return Case(description, run)
@@ -185,5 +191,5 @@ def _pack_info(fn) -> list[str]:
     yours = quick_time(fn, b, 256, 256, buf)
     # The library packs B transposed (same bytes moved): bt[j, p] = b[k0 + p, j0 + j].
     theirs = quick_time(_pack_cols, b, 256, 256, 256, 256, buf)
-    return [f"speed (information, a 256x256 float32 tile): yours {mb / yours / 1e3:.1f} GB/s, "
-            f"reference {mb / theirs / 1e3:.1f} GB/s"]
+    return [f"speed (information, a 256x256 float32 tile): yours {mb / yours / 1e3:.3g} GB/s, "
+            f"reference {mb / theirs / 1e3:.3g} GB/s"]
