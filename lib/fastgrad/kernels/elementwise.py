@@ -268,6 +268,10 @@ def _is_scalar(x) -> bool:
 
 def _operands(name: str, *xs) -> list[np.ndarray]:
     """Arrays of one float dtype: scalars and 0-d arrays take the dtype of the others."""
+    first = xs[0]
+    if (type(first) is np.ndarray and first.dtype in FLOATS
+            and all(type(x) is np.ndarray and x.dtype == first.dtype for x in xs)):
+        return list(xs)                      # the common case, checked in a few hundred ns
     for x in xs:
         if not (isinstance(x, (np.ndarray, np.generic, int, float)) and not isinstance(x, bool)):
             raise TypeError(f"{name}: expected NumPy arrays or scalars, got {type(x).__name__}")
@@ -284,6 +288,9 @@ def _operands(name: str, *xs) -> list[np.ndarray]:
 
 
 def _broadcast_shape(name: str, *xs) -> tuple[int, ...]:
+    shape = xs[0].shape
+    if all(x.shape == shape for x in xs):
+        return shape
     try:
         return tuple(np.broadcast_shapes(*(x.shape for x in xs)))
     except ValueError:
@@ -292,8 +299,7 @@ def _broadcast_shape(name: str, *xs) -> tuple[int, ...]:
 
 
 def _output(name: str, out, shape, dtype) -> np.ndarray:
-    if out is None:
-        return np.empty(shape, dtype)
+    """Check a caller's `out`: an ndarray of the result's shape and dtype, writeable."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
     if out.shape != shape:
@@ -308,11 +314,11 @@ def _output(name: str, out, shape, dtype) -> np.ndarray:
 def _unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     """A copy of input `x` if it overlaps `out` in any way other than being `out` itself
     (e.g. out=a[1:] with a=a[:-1]): writing out would change inputs not yet read."""
+    if x is out or not np.may_share_memory(x, out):
+        return x
     same = (x.shape == out.shape and x.strides == out.strides
             and x.__array_interface__["data"][0] == out.__array_interface__["data"][0])
-    if not same and np.may_share_memory(x, out):
-        return x.copy()
-    return x
+    return x if same else x.copy()
 
 
 def _fast(out: np.ndarray, *xs) -> bool:
@@ -328,17 +334,46 @@ def _strided_views(out: np.ndarray, *xs) -> list[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- binary
+def _flat(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous array as 1-D (a view)."""
+    return x if x.ndim == 1 else x.reshape(-1)
+
+
+def _quick(a, b, out) -> bool:
+    """The common case, tested with the cheapest checks first: two C-contiguous arrays of
+    one shape and float dtype, and `out` absent or the same (not partially overlapping).
+    For small arrays these checks are most of the time of a call."""
+    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+            and a.dtype in FLOATS and a.flags.c_contiguous and b.flags.c_contiguous):
+        return False
+    if out is None:
+        return True
+    return (type(out) is np.ndarray and out.shape == a.shape and out.dtype == a.dtype
+            and out.flags.c_contiguous and out.flags.writeable
+            and (out is a or not np.may_share_memory(a, out))
+            and (out is b or not np.may_share_memory(b, out)))
+
+
 def _binary(name: str, op: int, a, b, out):
+    if _quick(a, b, out):
+        if out is None:
+            out = np.empty(a.shape, a.dtype)
+        kernel = _binary_flat_parallel if a.size >= PARALLEL_THRESHOLD else _binary_flat
+        kernel(op, _flat(a), _flat(b), _flat(out))
+        return out
     a, b = _operands(name, a, b)
     shape = _broadcast_shape(name, a, b)
-    out = _output(name, out, shape, a.dtype)
+    if out is not None:
+        out = _output(name, out, shape, a.dtype)
+        a, b = _unaliased(a, out), _unaliased(b, out)
+    else:
+        out = np.empty(shape, a.dtype)
     if out.size == 0:
         return out
-    a, b = _unaliased(a, out), _unaliased(b, out)
     parallel = out.size >= PARALLEL_THRESHOLD
     if _fast(out, a, b):
         kernel = _binary_flat_parallel if parallel else _binary_flat
-        kernel(op, a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        kernel(op, _flat(a), _flat(b), _flat(out))
     else:
         kernel = _binary_strided_parallel if parallel else _binary_strided
         kernel(op, *_strided_views(out, a, b))
@@ -368,15 +403,24 @@ def div(a, b, out=None):
 
 # --------------------------------------------------------------------------- unary
 def _unary(name: str, op: int, a, out):
+    if _quick(a, a, out):
+        if out is None:
+            out = np.empty(a.shape, a.dtype)
+        kernel = _unary_flat_parallel if a.size >= PARALLEL_THRESHOLD else _unary_flat
+        kernel(op, _flat(a), _flat(out))
+        return out
     (a,) = _operands(name, a)
-    out = _output(name, out, a.shape, a.dtype)
+    if out is not None:
+        out = _output(name, out, a.shape, a.dtype)
+        a = _unaliased(a, out)
+    else:
+        out = np.empty(a.shape, a.dtype)
     if out.size == 0:
         return out
-    a = _unaliased(a, out)
     parallel = out.size >= PARALLEL_THRESHOLD
     if _fast(out, a):
         kernel = _unary_flat_parallel if parallel else _unary_flat
-        kernel(op, a.reshape(-1), out.reshape(-1))
+        kernel(op, _flat(a), _flat(out))
     else:
         kernel = _unary_strided_parallel if parallel else _unary_strided
         kernel(op, *_strided_views(out, a))
@@ -421,16 +465,25 @@ def fma(a, b, c, out=None):
     bytes instead of 4 — and for arrays larger than the caches bytes are what cost.
     The multiply and add are contracted into one FMA instruction (rounded once).
     """
+    if _quick(a, b, out) and _quick(a, c, out):
+        if out is None:
+            out = np.empty(a.shape, a.dtype)
+        kernel = _fma_flat_parallel if a.size >= PARALLEL_THRESHOLD else _fma_flat
+        kernel(_flat(a), _flat(b), _flat(c), _flat(out))
+        return out
     a, b, c = _operands("fma", a, b, c)
     shape = _broadcast_shape("fma", a, b, c)
-    out = _output("fma", out, shape, a.dtype)
+    if out is not None:
+        out = _output("fma", out, shape, a.dtype)
+        a, b, c = (_unaliased(x, out) for x in (a, b, c))
+    else:
+        out = np.empty(shape, a.dtype)
     if out.size == 0:
         return out
-    a, b, c = (_unaliased(x, out) for x in (a, b, c))
     parallel = out.size >= PARALLEL_THRESHOLD
     if _fast(out, a, b, c):
         kernel = _fma_flat_parallel if parallel else _fma_flat
-        kernel(a.reshape(-1), b.reshape(-1), c.reshape(-1), out.reshape(-1))
+        kernel(_flat(a), _flat(b), _flat(c), _flat(out))
     else:
         kernel = _fma_strided_parallel if parallel else _fma_strided
         kernel(*_strided_views(out, a, b, c))
