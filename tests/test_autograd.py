@@ -190,3 +190,17 @@ def test_repr_and_helpers():
     x.grad = np.ones(2)
     x.zero_grad()
     assert x.grad is None
+
+
+def test_max_ties_share_the_gradient():
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+
+
+def test_same_shape_gradients_are_not_copied_but_leaves_own_theirs():
+    a, b = leaf(np.ones(3)), leaf(np.ones(3))
+    (a + b).backward(np.arange(3.0))
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad[0] = 10.0                               # a leaf's grad is its own, writable array
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0, 2.0])

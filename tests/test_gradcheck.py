@@ -158,3 +158,33 @@ def test_boolean_inputs_are_passed_through():
 def test_fn_must_return_a_tensor():
     with pytest.raises(TypeError, match="must return a Tensor"):
         gradcheck(lambda t: t.data, np.ones(2))
+
+
+# ------------------------------------------------------ composites of many ops
+def _attention(q, k, v):
+    return ((q @ k.transpose()) * 0.5).softmax(axis=-1) @ v
+
+
+def _layernorm(x, gain, bias):
+    d = x - x.mean(axis=-1, keepdims=True)
+    return d / ((d * d).mean(axis=-1, keepdims=True) + 1e-5) ** 0.5 * gain + bias
+
+
+def _mlp_loss(x, w1, w2):
+    return ((x @ w1).gelu() @ w2).log_softmax()[:, 0].mean()
+
+
+def _movement(a):
+    return (a[::2].T * a[1::2].T).max(axis=0) + a.reshape(-1)[:3].sum()
+
+
+@pytest.mark.parametrize("fn, shapes", [
+    (_attention, [(2, 3, 4), (2, 3, 4), (2, 3, 4)]),
+    (_layernorm, [(3, 5), (5,), (5,)]),
+    (_mlp_loss, [(4, 3), (3, 6), (6, 2)]),
+    (_movement, [(4, 3)]),
+])
+def test_composites_pass(fn, shapes):
+    rng = np.random.default_rng(0)
+    result = gradcheck(fn, *[rng.standard_normal(s) for s in shapes])
+    assert result.passed, str(result)

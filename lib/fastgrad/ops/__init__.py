@@ -13,9 +13,10 @@ Modules: `elementwise` (add ... gelu, where), `reduce` (sum, mean, max, softmax,
 log_softmax), `movement` (reshape, permute, broadcast_to, getitem, concatenate),
 `matmul`.
 """
-from ._base import OPS, Op, broadcast_shapes, normalize_axes, reduced_shape, register
+from ._base import (OPS, Op, broadcast_shapes, normalize_axes, reduced_shape, register,
+                    sum_to_shape)
 from . import elementwise, reduce, movement, matmul  # noqa: F401  (each registers its ops)
 from .movement import basic_index
 
-__all__ = ["OPS", "Op", "register", "broadcast_shapes", "normalize_axes", "reduced_shape",
+__all__ = ["OPS", "Op", "register", "broadcast_shapes", "normalize_axes", "reduced_shape", "sum_to_shape",
            "basic_index"]

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _kernels as K
+
 Shape = tuple[int, ...]
 
 
@@ -103,6 +105,17 @@ def expand_reduced(grad: np.ndarray, in_shape: Shape, axes: tuple[int, ...]) -> 
     keep = reduced_shape(in_shape, axes, keepdims=True)
     # .copy() rather than np.ascontiguousarray, which turns a 0-d array into shape (1,)
     return np.broadcast_to(grad.reshape(keep), in_shape).copy()
+
+
+def sum_to_shape(grad: np.ndarray, shape: Shape) -> np.ndarray:
+    """The gradient of a broadcast input: `grad` (of the broadcast output's shape) summed
+    back to the input's `shape` by chapter 02's `sum_to_shape` kernel.
+
+    When nothing was broadcast it returns `grad` itself instead of a copy: ops never
+    write into the arrays they receive, so sharing is safe and saves a pass over memory
+    in every same-shape binary op's backward.
+    """
+    return grad if grad.shape == tuple(shape) else K.sum_to_shape(grad, shape)
 
 
 # -------------------------------------------------------------- sample helpers

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from . import _kernels as K
-from ._base import Op, away_from_zero, broadcast_shapes, pick, positive, randn, register
+from ._base import (Op, away_from_zero, broadcast_shapes, pick, positive, randn, register,
+                    sum_to_shape)
 
 
 # ------------------------------------------------------------------ shape rules
@@ -62,17 +63,17 @@ def _sample_kink(rng, dtype, case=None):
 # ----------------------------------------------------------------- binary ops
 def _add_backward(g, inputs, out):
     a, b = inputs
-    return K.sum_to_shape(g, a.shape), K.sum_to_shape(g, b.shape)
+    return sum_to_shape(g, a.shape), sum_to_shape(g, b.shape)
 
 
 def _sub_backward(g, inputs, out):
     a, b = inputs
-    return K.sum_to_shape(g, a.shape), K.sum_to_shape(K.neg(g), b.shape)
+    return sum_to_shape(g, a.shape), sum_to_shape(K.neg(g), b.shape)
 
 
 def _mul_backward(g, inputs, out):
     a, b = inputs
-    return K.sum_to_shape(K.mul(g, b), a.shape), K.sum_to_shape(K.mul(g, a), b.shape)
+    return sum_to_shape(K.mul(g, b), a.shape), sum_to_shape(K.mul(g, a), b.shape)
 
 
 def _div_backward(g, inputs, out):
@@ -80,7 +81,7 @@ def _div_backward(g, inputs, out):
     a, b = inputs
     ga = K.div(g, b)
     gb = K.neg(K.mul(ga, out))          # -(g/b) * (a/b)
-    return K.sum_to_shape(ga, a.shape), K.sum_to_shape(gb, b.shape)
+    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
 
 
 register(Op("add", "elementwise", lambda a, b: K.add(a, b), _add_backward,
@@ -193,8 +194,8 @@ def _where_backward(g, inputs, out):
     cond, a, b = inputs
     zero = g.dtype.type(0)
     return (None,
-            K.sum_to_shape(np.where(cond, g, zero), a.shape),
-            K.sum_to_shape(np.where(cond, zero, g), b.shape))
+            sum_to_shape(np.where(cond, g, zero), a.shape),
+            sum_to_shape(np.where(cond, zero, g), b.shape))
 
 
 def _where_shape(cond_shape, a_shape, b_shape):

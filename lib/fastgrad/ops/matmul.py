@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from ._base import Op, broadcast_shapes, pick, randn, register
+from ._base import Op, broadcast_shapes, pick, randn, register, sum_to_shape
 
 
 def _matmul_shape(a_shape, b_shape):
@@ -42,7 +42,7 @@ def _matmul_backward(g, inputs, out):
     a, b = inputs
     ga = K.matmul(g, _swap_last(b))          # (..., n, m) @ (..., m, k) -> (..., n, k)
     gb = K.matmul(_swap_last(a), g)          # (..., k, n) @ (..., n, m) -> (..., k, m)
-    return K.sum_to_shape(ga, a.shape), K.sum_to_shape(gb, b.shape)
+    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
 
 
 _MATMUL_SHAPES = [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((3, 4), (2, 4, 3)),

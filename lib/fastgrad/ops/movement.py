@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from ._base import Op, broadcast_shapes, pick, randn, register
+from ._base import Op, broadcast_shapes, pick, randn, register, sum_to_shape
 
 
 # -------------------------------------------------------------------- reshape
@@ -91,7 +91,7 @@ def _broadcast_to_forward(a, new_shape):
 
 
 def _broadcast_to_backward(g, inputs, out, new_shape):
-    return (K.sum_to_shape(g, inputs[0].shape),)
+    return (sum_to_shape(g, inputs[0].shape),)
 
 
 _BROADCAST_CASES = [((4,), (3, 4)), ((3, 1), (3, 5)), ((1, 3, 1), (2, 3, 4)), ((), (2, 3))]
