@@ -130,11 +130,12 @@ def test_plots_build_labelled_axes():
     ax = plot_speedups(results[10])
     assert "speed-up" in ax.get_ylabel()
     ax = plot_roofline(40.0, 200.0, [("triad", 1 / 12, 3.0), ("matmul", 50.0, 150.0)],
-                       extra_roofs=[("L2", 150.0)])
+                       extra_roofs=[("L2", 150.0)], extra_peaks=[("float32", 400.0)])
     assert "FLOP / byte" in ax.get_xlabel() and "GFLOP/s" in ax.get_ylabel()
     roof = ax.get_lines()[0]
     x, y = roof.get_xdata(), roof.get_ydata()
     assert np.allclose(y, np.minimum(200.0, 40.0 * x))
+    assert np.allclose(ax.get_lines()[2].get_ydata(), np.minimum(400.0, 40.0 * x))
     with pytest.raises(ValueError):
         plot_roofline(0.0, 100.0)
     with pytest.raises(ValueError):

@@ -60,11 +60,13 @@ def plot_speedups(comparison: Comparison, *, ax=None, title: str = ""):
 
 
 def plot_roofline(bandwidth_gbs: float, peak_gflops: float, points: Sequence[tuple[str, float, float]] = (),
-                  *, ax=None, title: str = "Roofline", extra_roofs: Sequence[tuple[str, float]] = ()):
+                  *, ax=None, title: str = "Roofline", extra_roofs: Sequence[tuple[str, float]] = (),
+                  extra_peaks: Sequence[tuple[str, float]] = ()):
     """The roofline: attainable GFLOP/s = min(peak, bandwidth x intensity).
 
     `points` are (label, arithmetic intensity in FLOP/byte, measured GFLOP/s);
-    `extra_roofs` are (label, GB/s) for other bandwidths, e.g. in-cache.
+    `extra_roofs` are (label, GB/s) for other bandwidths, e.g. in-cache;
+    `extra_peaks` are (label, GFLOP/s) for other compute ceilings, e.g. float32.
     """
     import matplotlib.pyplot as plt
 
@@ -75,12 +77,14 @@ def plot_roofline(bandwidth_gbs: float, peak_gflops: float, points: Sequence[tup
         _, ax = plt.subplots(figsize=(7, 4.5))
     intensities = [p[1] for p in points] or [1.0]
     lo = min(min(intensities) / 4, 1 / 64)
-    hi = max(max(intensities) * 4, 4 * peak_gflops / bandwidth_gbs)
+    hi = max(max(intensities) * 4, 4 * max([peak_gflops, *(p for _, p in extra_peaks)]) / bandwidth_gbs)
     x = np.logspace(np.log10(lo), np.log10(hi), 200)
     ax.plot(x, np.minimum(peak_gflops, bandwidth_gbs * x), "k-", lw=2,
             label=f"roof: {bandwidth_gbs:.0f} GB/s, {peak_gflops:.0f} GFLOP/s")
     for label, bw in extra_roofs:
         ax.plot(x, np.minimum(peak_gflops, bw * x), "--", lw=1, label=f"{label}: {bw:.0f} GB/s")
+    for label, peak in extra_peaks:
+        ax.plot(x, np.minimum(peak, bandwidth_gbs * x), ":", lw=1.5, label=f"{label}: {peak:.0f} GFLOP/s")
     for label, intensity, gflops in points:
         ax.plot([intensity], [gflops], "o", ms=8, label=f"{label}: {gflops:.1f} GFLOP/s")
     ax.axvline(peak_gflops / bandwidth_gbs, color="grey", lw=0.8, ls=":")
