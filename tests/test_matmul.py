@@ -162,3 +162,21 @@ def test_hypothesis_against_numpy(m, k, n, batch, b_batch, dtype, name, seed):
             b_batch = ()
     a, b = rand(batch + (m, k), dtype, seed), rand(b_batch + (k, n), dtype, seed + 1)
     assert_matches(KERNELS[name](a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (33, 65, 7), (65, 300, 130), (3, 0, 4)])
+def test_packed_with_reused_scratch(dtype, m, k, n):
+    a, b = rand((m, k), dtype, 1), rand((k, n), dtype, 2)
+    scratch = mm.packing_buffers(a, b, kc=64, nc=32)
+    for ap in scratch:
+        ap.fill(np.nan)  # stale contents must not leak into the result
+    for _ in range(2):
+        assert_matches(mm.matmul_packed(a, b, kc=64, nc=32, scratch=scratch), a, b)
+
+
+def test_packed_scratch_too_small():
+    a, b = rand((8, 8), np.float32), rand((8, 8), np.float32)
+    small = mm.packing_buffers(a[:4], b)
+    with pytest.raises(ValueError, match="packing_buffers"):
+        mm.matmul_packed(a, b, scratch=small)

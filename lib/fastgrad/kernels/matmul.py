@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange
 
 __all__ = ["matmul", "matmul_naive", "matmul_ikj", "matmul_tiled", "matmul_packed", "matmul_parallel",
-           "bmm", "matmul_shape"]
+           "bmm", "matmul_shape", "packing_buffers"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -290,16 +290,15 @@ def _block_4x4(ap, bt, i, j, kb, c, ci, cj):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _packed_kernel(a, b, c, kc, nc):
+def _packed_into(a, b, c, kc, nc, ap, bt):
+    """C = A @ B using the scratch buffers ap (>= round4(m) x kc) and bt (>= round4(nc) x kc)."""
     m, k = a.shape
     n = b.shape[1]
     c[:, :] = 0
     mp = (m + MR - 1) // MR * MR
-    ap = np.zeros((mp, kc), a.dtype)                       # all rows of A, kc deep
-    bt = np.zeros(((nc + NR - 1) // NR * NR, kc), a.dtype)  # nc columns of B, transposed
     for k0 in range(0, k, kc):
         kb = min(kc, k - k0)
-        _pack_rows(a, 0, m, k0, kb, ap)
+        _pack_rows(a, 0, m, k0, kb, ap[:mp])
         for j0 in range(0, n, nc):
             jb = min(nc, n - j0)
             _pack_cols(b, k0, kb, j0, jb, bt[:(jb + NR - 1) // NR * NR])
@@ -308,18 +307,58 @@ def _packed_kernel(a, b, c, kc, nc):
                     _block_4x4(ap, bt, i, j, kb, c, i, j0 + j)
 
 
-def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128):
+@numba.njit(cache=True)
+def _scratch(a, b, kc, nc):
+    """Fresh packing buffers, no larger than the problem needs (np.empty: padding is zeroed by packing)."""
+    m, k = a.shape
+    kc = max(1, min(kc, k))
+    ncp = (min(nc, b.shape[1]) + NR - 1) // NR * NR
+    return np.empty(((m + MR - 1) // MR * MR, kc), a.dtype), np.empty((ncp, kc), a.dtype)
+
+
+@numba.njit(cache=True, fastmath=True)
+def _packed_kernel(a, b, c, kc, nc):
+    ap, bt = _scratch(a, b, kc, nc)
+    _packed_into(a, b, c, kc, nc, ap, bt)
+
+
+def packing_buffers(a, b, kc: int = 256, nc: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch buffers for `matmul_packed(a, b, scratch=...)`: allocate once, reuse every call.
+
+    Returns (ap, bt): ap holds a kc-deep slab of all rows of A (rows rounded up to 4),
+    bt a transposed nc x kc panel of B. Sized for 2-D a (m, k) and b (k, n).
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    kc = max(1, min(int(kc), k))
+    ncp = -(-min(int(nc), n) // NR) * NR
+    return np.empty((-(-m // MR) * MR, kc), a.dtype), np.empty((ncp, kc), a.dtype)
+
+
+def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128, scratch=None):
     """(m, k) @ (k, n) with packed panels and a 4x4 register-blocked inner kernel.
 
     For each kc-deep slab: A's rows and nc columns of B are copied (B transposed) into
     contiguous zero-padded buffers; 4x4 blocks of C are then computed as 16 dot
     products kept in registers, vectorised along k. The B panel (nc x kc, 128 KiB for
     float32 at the defaults) stays in L2, a 4-row strip of A (4 KiB) in L1.
+    `scratch=packing_buffers(a, b, kc, nc)` reuses packing buffers instead of
+    allocating them on every call.
     """
     kc, nc = int(kc), int(nc)
     if kc < 1 or nc < 1:
         raise ValueError(f"matmul_packed: kc and nc must be >= 1, got kc={kc}, nc={nc}")
-    return _run(_packed_kernel, a, b, out, kc, nc)
+    if scratch is None:
+        return _run(_packed_kernel, a, b, out, kc, nc)
+    ap, bt = scratch
+    a_arr, b_arr = np.asarray(a), np.asarray(b)
+    m, k, n = a_arr.shape[-2], a_arr.shape[-1], b_arr.shape[-1]
+    need_a, need_b = ((m + 3) // 4 * 4, min(kc, k)), ((min(nc, n) + 3) // 4 * 4, min(kc, k))
+    if (ap.shape[0] < need_a[0] or ap.shape[1] < need_a[1] or bt.shape[0] < need_b[0] or bt.shape[1] < need_b[1]
+            or ap.dtype != a_arr.dtype or bt.dtype != a_arr.dtype):
+        raise ValueError(f"matmul_packed: scratch buffers {ap.shape}, {bt.shape} are too small or of the wrong "
+                         f"dtype for kc={kc}, nc={nc}; make them with packing_buffers(a, b, kc, nc)")
+    return _run(_packed_into, a, b, out, kc, nc, ap, bt)
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,8 +373,7 @@ def _parallel_kernel(a, b, c, kc, nc):
     c[:, :] = 0
     mp = (m + MR - 1) // MR * MR
     strips = mp // MR
-    ap = np.zeros((mp, kc), a.dtype)
-    bt = np.zeros(((nc + NR - 1) // NR * NR, kc), a.dtype)
+    ap, bt = _scratch(a, b, kc, nc)
     for k0 in range(0, k, kc):
         kb = min(kc, k - k0)
         for s in prange(strips):              # pack A in parallel, a strip per task
