@@ -185,3 +185,15 @@ def test_cli_unknown_suite():
     out = subprocess.run([sys.executable, "-m", "fastgrad.bench", "no_such_suite"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "unknown benchmark suite" in out.stderr
+
+
+def test_machine_limits_warns_about_a_busy_machine():
+    m = machine_limits(in_cache=512, out_of_cache=4096, gemm_n=16, repeats=1)
+    m.load_average, m.cores = 8.0, 2
+    m.bandwidth_in_cache_1t, m.bandwidth_in_cache_all = 100.0, 1.0
+    warnings = m.warnings()
+    assert any("load average 8.0" in w for w in warnings) and any("all threads slower" in w for w in warnings)
+    assert "Warning: load average" in m.report()
+    m.load_average, m.bandwidth_in_cache_all, m.bandwidth_dram_all = 0.1, 150.0, max(m.bandwidth_dram_1t, 1.0)
+    m.bandwidth_dram_1t = m.bandwidth_dram_all
+    assert m.warnings() == []

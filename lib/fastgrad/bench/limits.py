@@ -112,6 +112,7 @@ class MachineLimits:
     in_cache_n: int = 16_384
     out_of_cache_n: int = 10_000_000
     gemm_n: int = 1024
+    load_average: float | None = None   # 1-minute load average when measured (Unix)
 
     @property
     def bandwidth(self) -> float:
@@ -142,6 +143,18 @@ class MachineLimits:
 
         return asdict(self)
 
+    def warnings(self) -> list[str]:
+        """Signs that the figures are unreliable, e.g. a machine busy with other work."""
+        notes = []
+        if self.load_average is not None and self.load_average > 1.5 * self.cores:
+            notes.append(f"load average {self.load_average:.1f} on {self.cores} cores: other processes were "
+                         "running, so these figures are low; measure again on a quiet machine.")
+        if (self.bandwidth_in_cache_all < self.bandwidth_in_cache_1t
+                or self.bandwidth_dram_all < 0.8 * self.bandwidth_dram_1t):
+            notes.append("all threads slower than one thread: the cores are shared with other work "
+                         "(threads waiting for a core), or the arrays are too small to split.")
+        return notes
+
     def report(self) -> str:
         """A few lines of text: CPU, bandwidths (GB/s), GEMM peaks (GFLOP/s), BLAS."""
         blas = ", ".join(f"{k}={v}" for k, v in self.blas.items())
@@ -157,6 +170,7 @@ class MachineLimits:
             f"  float32: {self.gemm_float32:7.1f} GFLOP/s   ridge point {self.ridge_point('float32'):5.1f} FLOP/byte",
             f"  float64: {self.gemm_float64:7.1f} GFLOP/s   ridge point {self.ridge_point('float64'):5.1f} FLOP/byte",
             f"BLAS: {blas}",
+            *(f"Warning: {note}" for note in self.warnings()),
         ])
 
     def __repr__(self) -> str:
@@ -180,4 +194,12 @@ def machine_limits(in_cache: int = 16_384, out_of_cache: int = 10_000_000, gemm_
         gemm_float32=gemm_flops(gemm_n, np.float32, repeats=repeats),
         gemm_float64=gemm_flops(gemm_n, np.float64, repeats=repeats),
         blas=blas_info(), in_cache_n=in_cache, out_of_cache_n=out_of_cache, gemm_n=gemm_n,
+        load_average=_load_average(),
     )
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on Windows
+        return None
