@@ -188,3 +188,77 @@ def test_composites_pass(fn, shapes):
     rng = np.random.default_rng(0)
     result = gradcheck(fn, *[rng.standard_normal(s) for s in shapes])
     assert result.passed, str(result)
+
+
+# ------------------------------------- plausible wrong backwards, one per op
+def _g(fn):
+    """A backward from a one-input formula: fn(g, x, out) -> grad."""
+    return lambda g, inputs, out, **attrs: (fn(g, inputs[0], out),)
+
+
+MUTANTS = {
+    "add: forgot sum_to_shape on b": ("add", lambda g, i, o: (g, g)),
+    "sub: no minus on b": ("sub", lambda g, i, o: (g, g) if g.shape == i[1].shape else (g, g.sum(0))),
+    "mul: gradients swapped": ("mul", lambda g, i, o: (g * i[0], g * i[1])),
+    "div: d/db sign flipped": ("div", lambda g, i, o: (g / i[1], g * o / i[1])),
+    "neg: returned g": ("neg", _g(lambda g, x, o: g)),
+    "pow: p x^p instead of p x^(p-1)": ("pow", lambda g, i, o, exponent: (g * exponent * o,)),
+    "exp: used the input": ("exp", _g(lambda g, x, o: g * x)),
+    "log: multiplied by x": ("log", _g(lambda g, x, o: g * x)),
+    "tanh: 1 - out": ("tanh", _g(lambda g, x, o: g * (1 - o))),
+    "sigmoid: out only": ("sigmoid", _g(lambda g, x, o: g * o)),
+    "relu: passes negatives": ("relu", _g(lambda g, x, o: g)),
+    "gelu: dropped the tanh' term": ("gelu", _g(lambda g, x, o: g * 0.5 * (1 + np.tanh(
+        0.7978845608 * (x + 0.044715 * x ** 3))))),
+    "matmul: missing transpose": ("matmul", lambda g, i, o: (g @ i[1], np.swapaxes(i[0], -1, -2) @ g)),
+    "matmul: used out instead of g": ("matmul", lambda g, i, o: (
+        o @ np.swapaxes(i[1], -1, -2), np.swapaxes(i[0], -1, -2) @ o)),
+    "sum: keepdims shape forgotten": ("sum", lambda g, i, o, axis, keepdims: (np.ones_like(i[0]) * g.sum(),)),
+    "mean: did not divide by n": ("mean", lambda g, i, o, axis, keepdims:
+                                  (OPS["sum"].backward(g, i, o, axis=axis, keepdims=keepdims)[0],)),
+    "max: gradient to every element": ("max", lambda g, i, o, axis, keepdims:
+                                       OPS["sum"].backward(g, i, o, axis=axis, keepdims=keepdims)),
+    "softmax: forgot the - sum(g s) term": ("softmax", lambda g, i, o, axis: (g * o,)),
+    "log_softmax: used out for softmax": ("log_softmax", lambda g, i, o, axis:
+                                          (g - o * g.sum(axis=axis, keepdims=True),)),
+    "reshape: reshaped to the wrong order": ("reshape", lambda g, i, o, new_shape:
+                                             (g.reshape(i[0].shape[::-1]).T.copy(),)),
+    "permute: same axes, not the inverse": ("permute", lambda g, i, o, axes: (np.transpose(g, axes),)),
+    "broadcast_to: took one copy": ("broadcast_to", lambda g, i, o, new_shape:
+                                    (g.reshape((-1,) + i[0].shape)[0] if g.size else g,)),
+    "getitem: scattered to the start": ("getitem", lambda g, i, o, index:
+                                        (np.concatenate([g.reshape(-1), np.zeros(i[0].size - g.size)])
+                                         .reshape(i[0].shape),)),
+    "concatenate: pieces in reverse": ("concatenate", lambda g, i, o, axis:
+                                       tuple(np.split(np.flip(g, axis), np.cumsum(
+                                           [a.shape[axis] for a in i[::-1]])[:-1], axis)[::-1])),
+    "where: branches swapped": ("where", lambda g, i, o, _right=OPS["where"].backward:
+                                (None,) + _right(g, [~i[0], i[1], i[2]], o)[1:]),
+}
+
+
+def _caught(name):
+    """True when check_op fails, or raises (a wrong-shaped gradient is an error too)."""
+    try:
+        return not check_op(name).passed
+    except Exception:
+        return True
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_plausible_wrong_backward_is_caught(monkeypatch, mutant):
+    """Every op's samples are strong enough to expose a typical mistake in its backward."""
+    name, backward = MUTANTS[mutant]
+    _broken(monkeypatch, name, backward)
+    assert _caught(name)
+
+
+def test_check_all_ops_reports_an_op_that_raises(monkeypatch):
+    _broken(monkeypatch, "add", lambda g, i, o: (g, g))          # wrong shape for a broadcast b
+    report = check_all_ops()
+    assert report.failed == ["add"]
+    assert "raised RuntimeError" in str(report) and "add.backward" in str(report)
+
+
+def test_mutants_cover_every_op():
+    assert {name for name, _ in MUTANTS.values()} == set(OPS)

@@ -225,8 +225,19 @@ class OpTableReport:
 
 
 def check_all_ops(seed: int = 0, **tolerances) -> OpTableReport:
-    """`check_op` for every op in the table, in alphabetical order."""
-    return OpTableReport({n: check_op(n, seed=seed, **tolerances) for n in sorted(OPS)})
+    """`check_op` for every op in the table, in alphabetical order. An op whose forward or
+    backward raises (say, a gradient of the wrong shape) is reported as failed with the
+    error, so one broken op does not hide the others."""
+    results = {}
+    for name in sorted(OPS):
+        try:
+            results[name] = check_op(name, seed=seed, **tolerances)
+        except Exception as exc:  # report it; the table walk goes on
+            results[name] = GradcheckResult(name, False, 0, None, tolerances.get("eps", DEFAULT_EPS),
+                                            tolerances.get("rtol", DEFAULT_RTOL),
+                                            tolerances.get("atol", DEFAULT_ATOL),
+                                            notes=[f"raised {type(exc).__name__}: {exc}"])
+    return OpTableReport(results)
 
 
 __all__ = ["gradcheck", "check_op", "check_all_ops", "numeric_vjp", "GradcheckResult",
