@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .autograd import Tensor, apply
+from .autograd import Tensor, apply, no_grad
 from .ops import OPS
 
 DEFAULT_EPS = 1e-6
@@ -95,18 +95,20 @@ def _to_float64(x):
 def numeric_vjp(fn: Callable, inputs: list, v: np.ndarray, i: int, eps: float) -> np.ndarray:
     """Central-difference estimate of v^T J with respect to input `i`, one element at a time.
 
-    Each element costs two forward passes: (v.f(x+eps) - v.f(x-eps)) / (2 eps).
+    Each element costs two forward passes: (v.f(x+eps) - v.f(x-eps)) / (2 eps). The
+    element is nudged in place and restored; under `no_grad()` no graph is recorded.
     """
     x = inputs[i].data
     grad = np.zeros_like(x)
-    for j in np.ndindex(x.shape):
-        saved = x[j]
-        x[j] = saved + eps
-        plus = float(np.sum(v * fn(*inputs).data))
-        x[j] = saved - eps
-        minus = float(np.sum(v * fn(*inputs).data))
-        x[j] = saved
-        grad[j] = (plus - minus) / (2 * eps)
+    with no_grad():
+        for j in np.ndindex(x.shape):
+            saved = x[j]
+            x[j] = saved + eps
+            plus = float(np.sum(v * fn(*inputs).data))
+            x[j] = saved - eps
+            minus = float(np.sum(v * fn(*inputs).data))
+            x[j] = saved
+            grad[j] = (plus - minus) / (2 * eps)
     return grad
 
 
