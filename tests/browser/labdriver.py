@@ -136,6 +136,11 @@ class LabServer:
             path = self.home / "config" / "lab" / "user-settings" / f"{name}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
+        disabled = [n for n in os.environ.get("FASTGRAD_BROWSER_DISABLE_EXTENSIONS", "").split(",") if n]
+        if disabled:  # e.g. @jupyter-widgets/jupyterlab-manager: see what a learner without it sees
+            path = self.home / "config" / "labconfig" / "page_config.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"disabledExtensions": {n: True for n in disabled}}))
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
@@ -286,12 +291,12 @@ JS_REPORT = "(path) => {" + _JS_FIND_PANEL + """
     if (text.startsWith('Loading widget')) return 'loading';
     if (node.classList.contains('lm-mod-hidden') || node.style.display === 'none') return 'hidden';
     if (node.querySelector('.jupyter-widgets')) return 'ok';
-    return 'empty';
+    return 'empty: ' + clip(text.trim(), 120);
   };
   return p.content.widgets.map((cell, index) => {
     const m = cell.model;
     const tags = (m.getMetadata ? m.getMetadata('tags') : (m.metadata && m.metadata.tags)) || [];
-    const info = {index, type: m.type, tags, source: clip(m.sharedModel.getSource(), 300)};
+    const info = {index, type: m.type, tags, source: clip(m.sharedModel.getSource(), 5000)};
     if (m.type !== 'code') return info;
     info.execution_count = m.executionCount;
     info.outputs = [];
@@ -302,7 +307,7 @@ JS_REPORT = "(path) => {" + _JS_FIND_PANEL + """
       if (o.output_type === 'error') { out.ename = o.ename; out.evalue = clip(o.evalue, 2000);
                                        out.traceback = (o.traceback || []).slice(-6).map(t => clip(t, 1500)); }
       if (o.data) { out.mimes = Object.keys(o.data);
-                    if (o.data['text/plain']) out.text = clip([].concat(o.data['text/plain']).join(''), 2000); }
+                    if (o.data['text/plain']) out.text = clip([].concat(o.data['text/plain']).join(''), 5000); }
       info.outputs.push(out);
     }
     // Top-level outputs: the k-th output area child shows model output k; a widget output
@@ -399,13 +404,22 @@ class NotebookRun:
             for number, state in enumerate(cell.get("widgets", [])):
                 if state not in ("ok", "hidden"):
                     kind = "widget stuck at 'Loading widget...'" if state.startswith("loading") else \
-                        "Error displaying widget" if state.startswith("error") else "widget did not render"
+                        "Error displaying widget" if state.startswith("error") else \
+                        "widget did not render (no widget view on the page: is the @jupyter-widgets/" \
+                        "jupyterlab-manager extension installed and enabled?)"
                     problems.append(Problem(cell["index"], kind, f"widget view #{number}: {state}"))
         return problems
 
     def stderr(self) -> list[tuple[int, str]]:
         return [(c["index"], o["text"]) for c in self.cells if c["type"] == "code"
                 for o in c["outputs"] if o["output_type"] == "stream" and o.get("name") == "stderr"]
+
+    def explorer_cells(self) -> list[int]:
+        """Cells that show a speed-up explorer according to the kernel (source or widget repr)."""
+        return [c["index"] for c in self.cells if c["type"] == "code" and (
+            "speedup_explorer(" in c["source"] or any(
+                WIDGET_MIME in o.get("mimes", []) and "description='max size'" in o.get("text", "")
+                for o in c["outputs"]))]
 
     def widget_count(self) -> int:
         return sum(len(c.get("widgets", [])) for c in self.cells)

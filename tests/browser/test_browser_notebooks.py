@@ -32,8 +32,12 @@ def test_widgets_render(notebook):
 
 def test_speedup_explorer_redraws(notebook, lab):
     explorers = notebook.page.evaluate(L.JS_EXPLORERS, notebook.name)
-    if not explorers:
+    expected = notebook.explorer_cells()
+    if not explorers and not expected:
         pytest.skip(f"{notebook.name}: no speed-up explorer (a 'Run' button next to a 'max size' slider)")
+    missing = sorted(set(expected) - {e["cell"] for e in explorers})
+    assert not missing, (f"{notebook.name}: cell(s) {missing} create a speed-up explorer but none is on the page "
+                         "(no 'Run' button next to a 'max size' slider)")
     for explorer in explorers:
         L.exercise_explorer(lab, notebook, explorer["n"])
     lab.screenshot(notebook, L.ARTIFACTS / f"{L.screenshot_name(notebook.name)}.explorer.png")
