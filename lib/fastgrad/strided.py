@@ -315,18 +315,22 @@ class StridedArray:
     # -- basic properties -----------------------------------------------------------------
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """Number of elements (the product of the shape; 1 for a 0-d array)."""
         return math.prod(self.shape)
 
     @property
     def dtype(self) -> np.dtype:
+        """The buffer's dtype: a run-time value, as in NumPy."""
         return self.buffer.dtype
 
     @property
     def itemsize(self) -> int:
+        """Bytes per element."""
         return self.buffer.itemsize
 
     @property
@@ -383,7 +387,7 @@ class StridedArray:
 
     def to_numpy(self) -> np.ndarray:
         """Materialise: a new, contiguous NumPy array with the elements this view shows."""
-        return self.buffer[self.element_offsets()]
+        return np.asarray(self.buffer[self.element_offsets()])   # asarray: a 0-d result stays an array
 
     def numpy_view(self) -> np.ndarray:
         """A NumPy array that shares this buffer with the same layout (byte strides), no copy."""
@@ -407,6 +411,7 @@ class StridedArray:
 
     @property
     def T(self) -> "StridedArray":
+        """The transpose (all axes reversed), a view."""
         return self.transpose()
 
     def __getitem__(self, key):
@@ -418,6 +423,7 @@ class StridedArray:
         return self._view(*slice_view(self.shape, self.strides, self.offset, key))
 
     def __setitem__(self, index, value) -> None:
+        """``a[i, j] = value``: write one element (a full tuple of ints)."""
         self.set(index, value)
 
     def broadcast_to(self, shape: Sequence[int]) -> "StridedArray":
