@@ -67,11 +67,6 @@ def test_verdict_is_printed(capsys):
     assert "⏳ add_row: not implemented yet" in capsys.readouterr().out
 
 
-def test_passing_fma_reports_speed_as_information():
-    result = ch02.fused_multiply_add(fma_ref, show=False)
-    assert any("NumPy a*b+c" in line for line in result.info)
-
-
 # ---------------------------------------------------------------- wrong answers
 @numba.njit
 def fma_stops_early(a, b, c, out):

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import Case, CaseFailed, CheckResult, expect_close, expect_equal, quick_time, run_cases
+from ._base import Case, CaseFailed, CheckResult, expect_close, expect_equal, run_cases
 
 __all__ = ["fused_multiply_add", "add_row", "sum_axis", "choose_threshold"]
 
@@ -65,16 +65,7 @@ def fused_multiply_add(fn: Callable, *, show: bool = True) -> CheckResult:
     cases = [case(n, dtype, "contiguous") for dtype in DTYPES for n in (1, 7, 1000, 1023)]
     cases += [case(0, np.float32, "contiguous"), case(33, np.float32, "strided"), case(65, np.float64, "strided")]
 
-    def info(fn):
-        n = 1_000_000
-        a, b, c = (_random(n, np.float32, s) for s in (1, 2, 3))
-        out = np.empty(n, np.float32)
-        yours = quick_time(fn, a, b, c, out)
-        numpy = quick_time(lambda: np.add(np.multiply(a, b), c, out=out))
-        return [f"n = 1e6 float32: yours {yours * 1e3:.2f} ms, NumPy a*b+c {numpy * 1e3:.2f} ms "
-                f"({numpy / yours:.2f}x; one pass over 16 bytes/element vs NumPy's two)."]
-
-    return run_cases("fused_multiply_add", fn, cases, show=show, info=info)
+    return run_cases("fused_multiply_add", fn, cases, show=show)
 
 
 # ----------------------------------------------------------------------------- broadcasting
@@ -110,12 +101,7 @@ def add_row(fn: Callable, *, show: bool = True) -> CheckResult:
               case((6, 6), np.float32, "transposed"), case((9, 7), np.float64, "transposed"),
               case((5, 8), np.float32, "strided")]
 
-    def info(fn):
-        m, row = _random((1000, 1000), np.float32, 1), _random(1000, np.float32, 2)
-        yours, numpy = quick_time(fn, m, row), quick_time(np.add, m, row)
-        return [f"1000 x 1000 float32: yours {yours * 1e3:.2f} ms, NumPy m + row {numpy * 1e3:.2f} ms."]
-
-    return run_cases("add_row", fn, cases, show=show, info=info)
+    return run_cases("add_row", fn, cases, show=show)
 
 
 # ----------------------------------------------------------------------------- reduction

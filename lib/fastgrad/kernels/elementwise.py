@@ -34,9 +34,11 @@ from numba import prange
 __all__ = ["PARALLEL_THRESHOLD", "add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid",
            "relu", "fma", "sum", "max", "sum_to_shape"]
 
-#: Output size (elements) from which the threaded kernels are used. Measured in
-#: notebooks/02_simd.ipynb on a 2-core AVX-512 machine: below ~10^5 elements a
-#: single core finishes before the threads have been woken and joined.
+#: Output size (elements) from which the threaded kernels are used. Below it, one core
+#: finishes before the threads have been woken and joined. notebooks/02_simd.ipynb
+#: measures the crossover; on the 2-core AVX-512 machine this was written on, a + b
+#: crossed over between 6e4 and 1e5 elements in float32 (2e4-3e4 in float64, the
+#: same ~250-400 KB of data). Set it to what you measure on yours.
 PARALLEL_THRESHOLD = 100_000
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
