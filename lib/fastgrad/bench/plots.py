@@ -54,8 +54,8 @@ def plot_speedups(comparison: Comparison, *, ax=None, title: str = ""):
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_ylabel(f"speed-up over {comparison.baseline} (x)")
     ax.set_title(title)
-    for i, v in enumerate(mid):
-        ax.text(i, v, f"{v:.2f}x", ha="center", va="bottom")
+    for i, (v, top) in enumerate(zip(mid, high)):  # label above the whisker, 3 significant digits
+        ax.annotate(f"{v:.3g}x", (i, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom")
     return ax
 
 
