@@ -192,6 +192,7 @@ def sum_backward(fn: Callable, *, show: bool = True) -> CheckResult:
         _sum_case("(3, 4) axis=1 keepdims=True", (3, 4), 1, True),
         _sum_case("(3, 4) axis=0 keepdims=True", (3, 4), 0, True, seed=1),
         _sum_case("(3, 4) axis=None (sum of everything)", (3, 4), None, False, seed=2),
+        _sum_case("(3, 4) axis=None keepdims=True (grad has shape (1, 1))", (3, 4), None, True, seed=10),
         _sum_case("(3, 4) axis=1 keepdims=False", (3, 4), 1, False, seed=3),
         _sum_case("square (4, 4) axis=1 keepdims=False", (4, 4), 1, False, seed=4),
         _sum_case("(2, 3, 4) axis=1 keepdims=False", (2, 3, 4), 1, False, seed=5),
