@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels as K
 from ._base import Op, broadcast_shapes, pick, randn, register, sum_to_shape
 
 
