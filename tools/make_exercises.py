@@ -66,13 +66,12 @@ def make_exercise(solution: nbformat.NotebookNode, name: str = "") -> nbformat.N
         cells.append(cell)
     nb.cells = cells
     nb.metadata.pop("widgets", None)
-    nbformat.validator.normalize(nb)
+    # Cell ids are dropped and the notebook written as nbformat 4.4 so regenerating is byte-stable.
+    nb.nbformat, nb.nbformat_minor = 4, 4
     return nb
 
 
 def render(nb: nbformat.NotebookNode) -> str:
-    # Cell ids are dropped and notebooks written at a fixed minor version so regenerating is byte-stable.
-    nb.nbformat, nb.nbformat_minor = 4, 4
     return nbformat.writes(nb, version=4) + "\n"
 
 
