@@ -17,6 +17,7 @@ def quick_output():
 
 def test_header_reports_blas_and_bandwidth(quick_output):
     assert re.search(r"^BLAS: library=", quick_output, re.M)
+    assert re.search(r"^CPU: .*threading layer: \w+, load average: ", quick_output, re.M)
     assert re.search(r"^measured bandwidth: [\d.]+ GB/s", quick_output, re.M)
 
 
@@ -41,7 +42,9 @@ def test_summary_and_targets(quick_output):
     assert "== Summary ==" in quick_output
     assert re.search(r"target fused >= 1.5x NumPy: (met|NOT met)", quick_output)
     assert re.search(r"target fused >= 80% of bandwidth: (met|NOT met)", quick_output)
-    assert re.search(r"target matmul >= 50% of BLAS at n=128 with \d+ threads: (met|NOT met)", quick_output)
+    assert re.search(r"target matmul >= 50% of BLAS at n=128 with \d+ threads: (met|NOT met) \(best: matmul_\w+\)",
+                     quick_output)
+    assert re.search(r"each timed alone \(not interleaved\): matmul_parallel [\d.]+ GFLOP/s", quick_output)
 
 
 def test_main_is_callable_in_process(capsys):

@@ -21,11 +21,21 @@ import importlib
 import numba
 import numpy as np
 
-from ..bench import blas_info, compare, cpu_name, triad_bandwidth
+from ..bench import blas_info, compare, cpu_name, time_fn, triad_bandwidth
 
 FUSED_SPEEDUP_TARGET = 1.5     # fastgrad fma vs NumPy a*b+c
 FUSED_BANDWIDTH_TARGET = 0.80  # fraction of the measured triad bandwidth
 MATMUL_TARGET = 0.50           # best Numba matmul / BLAS at the largest size
+
+
+def _load() -> str:
+    """The 1-minute load average: figures from a busy machine are low (Linux/macOS only)."""
+    try:
+        import os
+
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 def _verdict(ok: bool) -> str:
@@ -92,6 +102,12 @@ def bench_matmul(n: int, repeats: int) -> dict:
     ratio = result.rate(best) / result.rate("BLAS")
     print(f"matmul n={n}: best Numba {best} {result.rate(best):.1f} GFLOP/s vs BLAS "
           f"{result.rate('BLAS'):.1f} GFLOP/s = {100 * ratio:.0f}% of BLAS")
+    # Two thread pools (OpenBLAS's and Numba's) alternating on the same cores can slow each
+    # other down (threads still spinning from the last call); show the threaded kernels alone too.
+    alone_numba = 2 * n**3 / time_fn(impls["matmul_parallel"], repeats=repeats).median / 1e9
+    alone_blas = 2 * n**3 / time_fn(impls["BLAS"], repeats=repeats).median / 1e9
+    print(f"matmul n={n}, each timed alone (not interleaved): matmul_parallel {alone_numba:.1f} GFLOP/s, "
+          f"BLAS {alone_blas:.1f} GFLOP/s = {100 * alone_numba / alone_blas:.0f}%")
     return {"best": best, "ratio": ratio, "gflops": result.rate(best), "blas": result.rate("BLAS")}
 
 
@@ -109,9 +125,10 @@ def main(argv=None) -> int:
 
     blas = ", ".join(f"{k}={v}" for k, v in blas_info().items())
     print(f"fastgrad kernels benchmark{' (--quick: tiny sizes, figures not meaningful)' if quick else ''}")
-    print(f"CPU: {cpu_name()}, Numba threads: {numba.get_num_threads()}")
     print(f"BLAS: {blas}")
     bandwidth = triad_bandwidth(triad_n, parallel=True, repeats=repeats)
+    print(f"CPU: {cpu_name()}, Numba threads: {numba.get_num_threads()}, "
+          f"threading layer: {numba.threading_layer()}, load average: {_load()}")
     print(f"measured bandwidth: {bandwidth:.1f} GB/s (float64 triad, all threads, {triad_n:,} elements per array)")
 
     fused = bench_fused(fused_n, bandwidth, repeats)
@@ -129,7 +146,7 @@ def main(argv=None) -> int:
     print(f"target fused >= {100 * FUSED_BANDWIDTH_TARGET:.0f}% of bandwidth: "
           f"{_verdict(fused['fraction'] >= FUSED_BANDWIDTH_TARGET)}")
     print(f"target matmul >= {100 * MATMUL_TARGET:.0f}% of BLAS at n={top} with {numba.get_num_threads()} threads: "
-          f"{_verdict(mats[top]['ratio'] >= MATMUL_TARGET)}")
+          f"{_verdict(mats[top]['ratio'] >= MATMUL_TARGET)} (best: {mats[top]['best']})")
     print(f"(BLAS: {blas})")
     return 0
 
