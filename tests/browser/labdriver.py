@@ -594,10 +594,14 @@ def screenshot_name(name: str) -> str:
 
 def run_notebook(lab: Lab, name: str) -> NotebookRun:
     """Open `name` (a path inside the lab root), run all cells, screenshot it; caller closes."""
+    t0 = time.monotonic()
     run = lab.open(name)
+    run.open_seconds = time.monotonic() - t0
     try:
         lab.run_all(run)
+        t1 = time.monotonic()
         run.screenshot_path = lab.screenshot(run, ARTIFACTS / f"{screenshot_name(name)}.png")
+        run.screenshot_seconds = time.monotonic() - t1
         write_report(run)
     except BaseException:
         try:
@@ -615,7 +619,8 @@ def write_report(run: NotebookRun) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "notebook": run.name, "kernel": getattr(run, "kernel", None), "finished": run.finished,
-        "run_seconds": round(run.seconds, 1), "widgets": run.widget_count(),
+        "open_seconds": round(getattr(run, "open_seconds", 0), 1), "run_seconds": round(run.seconds, 1),
+        "screenshot_seconds": round(getattr(run, "screenshot_seconds", 0), 1), "widgets": run.widget_count(),
         "problems": [str(p) for p in run.error_problems() + run.widget_problems()],
         "stderr": [{"cell": i, "text": t[:1000]} for i, t in run.stderr()],
         "console_errors": getattr(run, "console", [])[:50]}, indent=1, ensure_ascii=False))

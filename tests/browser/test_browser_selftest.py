@@ -40,6 +40,12 @@ class Broken(W.DOMWidget):
 Broken()"""
 
 
+# A widget view whose model the kernel never created (e.g. state from another session).
+MISSING_MODEL = """from IPython.display import display
+display({'application/vnd.jupyter.widget-view+json': {'model_id': 'fastgrad0no0such0model',
+         'version_major': 2, 'version_minor': 0}, 'text/plain': 'a widget'}, raw=True)"""
+
+
 def write_notebook(root, name, sources, tags=None):
     cells = [new_markdown_cell(f"# self-test {name}")]
     for index, source in enumerate(sources, 1):
@@ -72,35 +78,30 @@ def test_good_notebook_passes_every_check(lab, lab_server):
 
 
 def test_broken_widget_and_error_are_flagged_with_the_notebook_name(lab, lab_server):
-    sources = ["import ipywidgets as W\nW.IntSlider(value=3)", BROKEN_WIDGET,
+    sources = ["import ipywidgets as W\nW.IntSlider(value=3)", BROKEN_WIDGET, MISSING_MODEL,
                "raise ValueError('expected: tagged raises-exception')", "1 / 0", "print('never runs')"]
-    name = write_notebook(lab_server.root, "broken.ipynb", sources, tags={3: ["raises-exception"]})
+    name = write_notebook(lab_server.root, "broken.ipynb", sources, tags={4: ["raises-exception"]})
     run = L.run_notebook(lab, name)
     try:
         widget_problems = run.widget_problems()
-        assert [p.cell for p in widget_problems] == [2], widget_problems
+        assert [p.cell for p in widget_problems] == [2, 3], widget_problems
         message = L.format_problems(run.name, "widgets not rendered after Run All", widget_problems)
         assert "selftest/broken.ipynb" in message and "cell 2" in message
         assert "Error displaying widget" in message, message
+        assert widget_problems[1].kind in ("Error displaying widget", "widget stuck at 'Loading widget...'")
 
         errors = run.error_problems()
-        assert [p.cell for p in errors] == [4, 5], errors  # 1/0, then the cell that never ran
+        assert [p.cell for p in errors] == [5, 6], errors  # 1/0, then the cell that never ran
         message = L.format_problems(run.name, "error outputs after Run All", errors)
         assert "selftest/broken.ipynb" in message and "ZeroDivisionError" in message, message
-        assert "cell 3" not in message  # tagged raises-exception: expected
-        assert run.cells[4]["dom_errors"] and "ZeroDivisionError" in run.cells[4]["dom_errors"][0]
-    finally:
-        lab.close(run)
+        assert "cell 4" not in message  # tagged raises-exception: expected
+        assert run.cells[5]["dom_errors"] and "ZeroDivisionError" in run.cells[5]["dom_errors"][0]
 
-
-def test_pytest_failure_message_names_the_notebook(lab, lab_server):
-    """The real test functions, fed the broken notebook, fail with its name in the message."""
-    import test_browser_notebooks as T
-    name = write_notebook(lab_server.root, "broken2.ipynb", [BROKEN_WIDGET])
-    run = L.run_notebook(lab, name)
-    try:
-        with pytest.raises(AssertionError, match=r"selftest/broken2\.ipynb: widgets not rendered[\s\S]*cell 1"):
+        # The real test functions, fed this run, fail with the notebook's name and the cell.
+        import test_browser_notebooks as T
+        with pytest.raises(AssertionError, match=r"selftest/broken\.ipynb: widgets not rendered[\s\S]*cell 2"):
             T.test_widgets_render(run)
-        T.test_runs_without_errors(run)  # the broken widget is not an error output
+        with pytest.raises(AssertionError, match=r"selftest/broken\.ipynb: error outputs[\s\S]*cell 5: ZeroDivision"):
+            T.test_runs_without_errors(run)
     finally:
         lab.close(run)
