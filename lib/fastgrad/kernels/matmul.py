@@ -8,7 +8,7 @@ The ladder (each a public function with the same signature `f(a, b, out=None)`):
     matmul_tiled     ikj inside cache-sized tiles (the tile's rows are 0-based views)
     matmul_packed    copies tiles of A and B^T into contiguous, zero-padded buffers and
                      computes 4x4 blocks of C in registers (16 accumulators)
-    matmul_parallel  matmul_packed with its row loop split across threads (`prange`)
+    matmul_parallel  matmul_packed on each thread's block of rows (`prange`)
     bmm              many small matmuls at once, threads over the batch
 
 Every function accepts 2-D (m, k) @ (k, n), batched (..., m, k) @ (..., k, n) with
@@ -363,41 +363,38 @@ def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128, scratch=None):
 
 
 # ---------------------------------------------------------------------------------------
-# Rung 5: threads. The same packed kernel; packing and the loop over 4-row strips of A
-# are split across threads with `prange`. Strips write disjoint rows of C: no races.
+# Rung 5: threads. Split the rows of A (and C) into one block per thread and run the packed
+# kernel on each block with `prange`; blocks write disjoint rows of C, so no locks. One
+# fork/join per call: an earlier version forked per (k, j) panel (36 times at n = 1024) and,
+# on a shared machine with other jobs running, each join waited for a descheduled thread:
+# 4-7x slower than this one in the same interleaved run. Each block packs its own panels of B
+# (duplicated work, but only k*n copies per block against 2 (m/threads) k n FLOPs).
 
 
 @numba.njit(cache=True, fastmath=True, parallel=True)
-def _parallel_kernel(a, b, c, kc, nc):
-    m, k = a.shape
-    n = b.shape[1]
-    c[:, :] = 0
-    mp = (m + MR - 1) // MR * MR
-    strips = mp // MR
-    ap, bt = _scratch(a, b, kc, nc)
-    for k0 in range(0, k, kc):
-        kb = min(kc, k - k0)
-        for s in prange(strips):              # pack A in parallel, a strip per task
-            _pack_rows(a, s * MR, min(MR, m - s * MR), k0, kb, ap[s * MR:(s + 1) * MR])
-        for j0 in range(0, n, nc):
-            jb = min(nc, n - j0)
-            _pack_cols(b, k0, kb, j0, jb, bt[:(jb + NR - 1) // NR * NR])
-            for s in prange(strips):
-                i = s * MR
-                for j in range(0, jb, NR):
-                    _block_4x4(ap, bt, i, j, kb, c, i, j0 + j)
+def _parallel_kernel(a, b, c, kc, nc, threads):
+    m = a.shape[0]
+    blocks = max(1, min(threads, (m + MR - 1) // MR))
+    rows = ((m + blocks - 1) // blocks + MR - 1) // MR * MR  # a multiple of the register block
+    for t in prange(blocks):
+        r0 = t * rows
+        r1 = min(m, r0 + rows)
+        if r0 < r1:
+            _packed_kernel(a[r0:r1], b, c[r0:r1], kc, nc)
 
 
 def matmul_parallel(a, b, out=None, kc: int = 256, nc: int = 128):
-    """`matmul_packed` with the 4-row strips of A shared out among Numba's threads.
+    """`matmul_packed` on all of Numba's threads: one block of rows of A and C per thread.
 
-    `numba.set_num_threads(t)` chooses how many. Worth it from roughly 128 x 128
-    upwards; below that the fork/join costs more than the arithmetic.
+    `numba.set_num_threads(t)` chooses how many. Each thread packs and multiplies its own
+    rows, so the only synchronisation is one fork/join per call.
     """
     kc, nc = int(kc), int(nc)
     if kc < 1 or nc < 1:
         raise ValueError(f"matmul_parallel: kc and nc must be >= 1, got kc={kc}, nc={nc}")
-    return _run(_parallel_kernel, a, b, out, kc, nc)
+    # The thread count is read here, not inside the kernel: reading it in compiled code
+    # would stop Numba from caching the kernel.
+    return _run(_parallel_kernel, a, b, out, kc, nc, numba.get_num_threads())
 
 
 # ---------------------------------------------------------------------------------------
