@@ -58,6 +58,30 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=MISSING))
 
 
+# Closers of the session's server and browser, run (once) as soon as the last browser test
+# is done, so they do not sit in memory while `make test` goes on with nbval; the session
+# fixtures' finalizers call them too, for runs that stop early or fail.
+_CLOSERS: list = []
+
+
+def _close_all() -> None:
+    while _CLOSERS:
+        try:
+            _CLOSERS.pop()()
+        except Exception as exc:  # keep closing the rest
+            print(f"browser suite: cleanup error: {exc!r}", file=sys.stderr)
+
+
+def _is_browser_item(item) -> bool:
+    return item is not None and Path(__file__).parent in Path(str(item.fspath)).parents
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if _is_browser_item(item) and not _is_browser_item(nextitem):
+        _close_all()
+
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
@@ -67,16 +91,21 @@ def lab_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
     root = L.make_lab_root(base / "root")
     server = L.LabServer(root=root, home=base / "jupyter")
-    server.start()
-    try:
-        yield server
-    finally:
+
+    def close():
         server.stop()
         L.ARTIFACTS.mkdir(parents=True, exist_ok=True)
         try:
             shutil.copy(server.log_path, L.ARTIFACTS / "jupyterlab.log")
         except OSError:
             pass
+
+    _CLOSERS.append(close)
+    try:
+        server.start()  # stops the server itself if it does not come up
+        yield server
+    finally:
+        _close_all()
 
 
 @pytest.fixture(scope="session")
@@ -87,21 +116,17 @@ def browser_context(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
-    context = None
+    _CLOSERS.append(playwright.stop)
     try:
         headful = os.environ.get("FASTGRAD_BROWSER_HEADFUL") == "1"
         args = [a for a in L.CHROMIUM_ARGS if not (headful and a == "--headless")]
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=L.CHROMIUM, args=args,
             headless=not headful, viewport={"width": 1400, "height": 900}, timeout=120_000)
+        _CLOSERS.append(context.close)
         yield context
     finally:
-        if context is not None:
-            try:
-                context.close()
-            except Exception:
-                pass
-        playwright.stop()
+        _close_all()
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if pytest itself is killed, so no server outlives the run."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 @dataclass
 class LabServer:
     root: Path
@@ -153,7 +162,8 @@ class LabServer:
         log = open(self.log_path, "wb")
         # Own process group, so stop() can signal the server and anything it forked.
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         log.close()
         try:
             self._wait_ready()
@@ -436,7 +446,7 @@ class Lab:
     def __init__(self, server: LabServer, context):
         self.server, self.context, self._workspace = server, context, 0
 
-    def open(self, name: str, timeout: float = 120) -> NotebookRun:
+    def open(self, name: str, timeout: float = START_TIMEOUT) -> NotebookRun:
         self._workspace += 1
         page = self.context.new_page()
         page.set_default_timeout(60_000)
@@ -487,9 +497,13 @@ class Lab:
         run.page.evaluate(JS_RUN_ALL, run.name)
         # Done when the kernel is idle and no cell shows [*], stable for a couple of polls.
         # A run that stops at an error leaves later cells unexecuted: that is "done" too.
-        stable, deadline, state = 0, start + timeout, {}
+        stable, deadline, state, retried = 0, start + timeout, {}, False
         while time.monotonic() < deadline:
             state = self.state(run)
+            if (not retried and state.get("executed") == 0 and state.get("running") == 0
+                    and time.monotonic() - start > 20):
+                run.page.evaluate(JS_RUN_ALL, run.name)  # the command did not take: ask once more
+                retried = True
             idle = state.get("status") == "idle" and state.get("running") == 0 and state.get("executed", 0) > 0
             if idle and state["executed"] == state["code"]:
                 stable += 1
