@@ -9,7 +9,7 @@ The ladder (each a public function with the same signature `f(a, b, out=None)`):
     matmul_packed    copies tiles of A and B^T into contiguous, zero-padded buffers and
                      computes 4x4 blocks of C in registers (16 accumulators)
     matmul_parallel  matmul_packed on each thread's block of rows (`prange`)
-    bmm              many small matmuls at once, threads over the batch
+    bmm              many small matmuls at once, in one compiled call
 
 Every function accepts 2-D (m, k) @ (k, n), batched (..., m, k) @ (..., k, n) with
 NumPy's broadcasting of the batch dimensions, and 1-D operands as NumPy does
@@ -398,46 +398,37 @@ def matmul_parallel(a, b, out=None, kc: int = 256, nc: int = 128):
 
 
 # ---------------------------------------------------------------------------------------
-# Batched: many (often small) matrices, ikj per matrix, in one compiled call.
-# Threads over the batch pay only for enough work. Measured on the course machine (shared,
-# noisy), float32: (4096, 4, 4) @ (4096, 4, 4), 0.5 MFLOP: serial 0.45 ms, threaded 0.7-6 ms,
-# np.matmul 0.59 ms; (512, 16, 16), 4 MFLOP: serial 0.37 ms, threaded 0.26 ms, np.matmul
-# 0.11 ms; (64, 64, 64), 34 MFLOP: serial 1.2 ms, threaded 0.65 ms, np.matmul 0.33 ms.
-_BMM_PARALLEL_FLOPS = 2**21  # threads from ~2 MFLOP per call
-
-
-@numba.njit(cache=True, inline="always")
-def _ikj_item(a, b, c):
-    m, k = a.shape
-    n = b.shape[1]
-    for i in range(m):
-        for j in range(n):
-            c[i, j] = 0
-        for p in range(k):
-            aip = a[i, p]
-            for j in range(n):
-                c[i, j] += aip * b[p, j]
+# Batched: many (often small) matrices, ikj per matrix, in one compiled call, one thread.
+# Measured on the course machine, float32, each alone: (4096, 4, 4) @ (4096, 4, 4) 0.27 ms
+# (np.matmul 0.23-0.59 ms); (512, 16, 16) serial 0.37-0.48 ms, threaded over the batch
+# 0.25 ms, np.matmul 0.09-0.12 ms. Threads over the batch helped only when timed alone:
+# interleaved with NumPy's (threaded) BLAS calls, as in a real training step, the threaded
+# version took 5-8 ms — OpenBLAS's threads keep spinning after each call and starve Numba's
+# on a 2-core machine. So bmm stays single-threaded.
 
 
 @numba.njit(cache=True)
 def _bmm_kernel(a3, b3, c3, ia, ib):
     for t in range(c3.shape[0]):
-        _ikj_item(a3[ia[t]], b3[ib[t]], c3[t])
-
-
-@numba.njit(cache=True, parallel=True)
-def _bmm_kernel_parallel(a3, b3, c3, ia, ib):
-    for t in prange(c3.shape[0]):
-        _ikj_item(a3[ia[t]], b3[ib[t]], c3[t])
+        a, b, c = a3[ia[t]], b3[ib[t]], c3[t]
+        m, k = a.shape
+        n = b.shape[1]
+        for i in range(m):
+            for j in range(n):
+                c[i, j] = 0
+            for p in range(k):
+                aip = a[i, p]
+                for j in range(n):
+                    c[i, j] += aip * b[p, j]
 
 
 def bmm(a, b, out=None):
     """Batched (..., m, k) @ (..., k, n) with broadcasting of the batch dimensions.
 
-    One compiled call for the whole batch (no Python loop), threads over the batch when
-    there is enough work (measured threshold above); a broadcast operand (e.g. one weight
-    matrix for every item) is not copied. Measured, it beats np.matmul only on batches of
-    very small matrices (4 x 4); the production `matmul` uses np.matmul.
+    One compiled call for the whole batch (no Python loop, one thread: see the
+    measurements above); a broadcast operand (e.g. one weight matrix for every item) is
+    not copied. Measured, it is at best level with np.matmul, on batches of very small
+    matrices (4 x 4); the production `matmul` uses np.matmul.
     """
     a, b, out, out2 = _prepare(a, b, out)
     target = out2
@@ -445,9 +436,7 @@ def bmm(a, b, out=None):
         target = np.empty(out2.shape, out2.dtype)
     a3, b3, c3, ia, ib = _batches(a, b, target)
     if c3.size:
-        flops = 2 * c3.size * a3.shape[-1]
-        kernel = _bmm_kernel_parallel if flops >= _BMM_PARALLEL_FLOPS else _bmm_kernel
-        kernel(a3, b3, c3, ia, ib)
+        _bmm_kernel(a3, b3, c3, ia, ib)
         if not np.may_share_memory(c3, target):
             target[...] = c3.reshape(target.shape)
     if target is not out2:
@@ -462,10 +451,10 @@ def bmm(a, b, out=None):
 #   n x n, n = 2..16:  np.matmul 1.4-2.4 us; Numba ikj incl. allocating C 2.0-2.9 us
 #   n = 24, 32:        np.matmul 2.5, 3.0 us; Numba ikj 4.8, 10.0 us
 #   n >= 64:           BLAS ahead of every Numba kernel single-threaded (notebook 03)
-#   batches: see the measurements above `bmm` (np.matmul ahead except for 4 x 4 items)
+#   batches: see the measurements above `bmm` (np.matmul ahead or level)
 # Numba never won a single product by more than the noise, so `matmul` always calls
 # NumPy; its only job is to check its inputs cheaply. The Numba kernels stay as the
-# chapter's ladder and as `bmm` (ahead of np.matmul only for batches of 4 x 4 matrices).
+# chapter's ladder and as `bmm` (level with np.matmul at best, for batches of 4 x 4).
 # notebooks/03_matmul.ipynb re-measures this table on the reader's machine.
 
 
