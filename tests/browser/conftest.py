@@ -31,7 +31,11 @@ How to run
 
     Environment knobs: FASTGRAD_CHROMIUM (path to chromium), FASTGRAD_BROWSER_TIMEOUT
     (seconds per notebook run, default 300), FASTGRAD_BROWSER_START_TIMEOUT (server start,
-    default 180), FASTGRAD_BROWSER_HEADFUL=1 (watch it, needs a display).
+    default 180), FASTGRAD_BROWSER_HEADFUL=1 (watch it, needs a display),
+    FASTGRAD_BROWSER_DISABLE_EXTENSIONS=@jupyter-widgets/jupyterlab-manager (start JupyterLab
+    with that extension disabled: what a learner without working widget JS sees; the suite
+    must then fail, naming each notebook and cell whose widget did not render).
+    Per-notebook timings, stderr and browser console errors: artifacts/browser/*.report.json.
 """
 from __future__ import annotations
 
