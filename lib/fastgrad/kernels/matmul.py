@@ -18,9 +18,9 @@ float64; both operands must share the dtype. `out=` receives the result without
 allocating. Sizes that are not a multiple of a tile, non-square shapes and zero-sized
 dimensions are handled by every kernel.
 
-`matmul` is the one the rest of the library calls. It checks its inputs and hands the
-product to BLAS through NumPy: measured, BLAS wins or ties at every size (see the
-comment above `matmul`).
+`matmul` is the one the rest of the library calls. It checks its inputs, runs tiny
+products (m*k*n <= 1000) in the Numba ikj kernel and hands the rest to BLAS through
+NumPy: where each wins was measured (see the comment above `matmul`).
 """
 from __future__ import annotations
 
@@ -447,28 +447,34 @@ def bmm(a, b, out=None):
 # ---------------------------------------------------------------------------------------
 # Production dispatch: where does Numba beat BLAS-through-NumPy? Measured on the course
 # machine (2-core AMD EPYC, AVX-512, OpenBLAS 0.3.31 with OPENBLAS_CORETYPE=Haswell),
-# float32, best of 9 repeats, while other jobs shared the machine (so +-1 us is noise):
-#   n x n, n = 2..16:  np.matmul 1.4-2.4 us; Numba ikj incl. allocating C 2.0-2.9 us
-#   n = 24, 32:        np.matmul 2.5, 3.0 us; Numba ikj 4.8, 10.0 us
-#   n >= 64:           BLAS ahead of every Numba kernel single-threaded (notebook 03)
-#   batches: see the measurements above `bmm` (np.matmul ahead or level)
-# Numba never won a single product by more than the noise, so `matmul` always calls
-# NumPy; its only job is to check its inputs cheaply. The Numba kernels stay as the
-# chapter's ladder and as `bmm` (level with np.matmul at best, for batches of 4 x 4).
-# notebooks/03_matmul.ipynb re-measures this table on the reader's machine.
+# float32, n x n, medians of 9 interleaved repeats, complete calls (checks + allocation):
+#   n = 2..10:   Numba ikj 0.83-1.03 us, checks + np.matmul 1.06-1.15 us (bare np.matmul
+#                0.82-0.93 us): Numba ~0.2 us (~20%) faster
+#   n = 12, 16:  Numba 1.24, 1.36 us; np.matmul 1.12, 1.25 us: BLAS ahead from here on
+#   n >= 32:     BLAS ahead of every single-threaded Numba kernel, by 2-3x at n = 32-64
+#   batches:     see the measurements above `bmm` (np.matmul ahead or level)
+# So products with m * k * n <= 1000 (about 10 x 10 x 10) go to the Numba ikj kernel, the
+# rest to NumPy. notebooks/03_matmul.ipynb re-measures this on the reader's machine.
+_NUMBA_UP_TO = 1000  # m * k * n
 
 
 def matmul(a, b, out=None):
     """a @ b, the library's production matmul: (m, k) @ (k, n), batched (..., m, k) @
     (..., k, n) with broadcasting, 1-D operands as NumPy. float32/float64, same dtype.
 
-    Goes to BLAS through `np.matmul` for every size: measured, NumPy's BLAS call is
-    never slower than our Numba kernels by more than noise (see the comment above).
-    Errors name both shapes (ValueError) or both dtypes (TypeError).
+    Dispatch (measured, see the comment above): 2-D products up to m*k*n = 1000 run in
+    the Numba ikj kernel (cheaper to call than BLAS); everything else goes to BLAS
+    through `np.matmul`. Errors name both shapes (ValueError) or both dtypes (TypeError).
     """
     if (out is None and type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
             and a.shape[1] == b.shape[0] and a.dtype == b.dtype and a.dtype in _FLOATS):
-        return np.matmul(a, b)  # the common case, checked in well under a microsecond
+        m, k = a.shape  # the common case, checked in a fraction of a microsecond
+        n = b.shape[1]
+        if m * k * n <= _NUMBA_UP_TO:
+            c = np.empty((m, n), a.dtype)
+            _ikj_kernel(a, b, c)
+            return c
+        return np.matmul(a, b)
     a, b, out, out2 = _prepare(a, b, out)
     np.matmul(a, b, out=out2)
     return out
