@@ -10,4 +10,4 @@ reason = missing_requirements()
 if reason is None:
     print(f"browser suite: will run (Chromium at {CHROMIUM}, Playwright installed)")
 else:
-    print(f"browser suite: SKIPPED ({reason})")
+    print(f"browser suite: SKIPPED ({reason.removeprefix('browser suite skipped: ')})")
