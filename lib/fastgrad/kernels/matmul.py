@@ -6,8 +6,8 @@ The ladder (each a public function with the same signature `f(a, b, out=None)`):
     matmul_naive     i, j, k loops: a dot product per output; walks B down a column
     matmul_ikj       i, k, j loops: streams rows of B and C, so the j loop vectorises
     matmul_tiled     ikj inside cache-sized tiles (the tile's rows are 0-based views)
-    matmul_packed    copies tiles of A and B^T into contiguous, zero-padded buffers and
-                     computes 4x4 blocks of C in registers (16 accumulators)
+    matmul_packed    copies strips of A and B into contiguous, zero-padded buffers and
+                     computes 6 x 32 blocks of C as outer products in registers (zmm FMAs)
     matmul_parallel  matmul_packed on each thread's block of rows (`prange`)
     bmm              many small matmuls at once, in one compiled call
 
@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 __all__ = ["matmul", "matmul_naive", "matmul_ikj", "matmul_tiled", "matmul_packed", "matmul_parallel",
            "bmm", "matmul_shape", "packing_buffers"]
@@ -226,86 +228,118 @@ def matmul_tiled(a, b, out=None, tile: int = 64):
 
 
 # ---------------------------------------------------------------------------------------
-# Rung 4: packing and register blocking.
-#   * pack: copy a kc-deep slab of A (rows) and of B^T (columns of B) into contiguous
-#     0-based buffers, zero-padded to a multiple of 4 rows, so the kernel never sees a
-#     stride or an edge;
-#   * register-block: each call of `_micro_4x4` computes a 4 x 4 block of C as 16
-#     running dot products held in registers. Per step of p it loads 8 numbers and does
-#     16 multiply-adds, and nothing is stored until the end, so LLVM vectorises along p.
-# fastmath lets LLVM reorder the additions of each dot product into SIMD partial sums;
-# that is the only effect it has here (the same reordering BLAS does), and it is harmless.
+# Rung 4: packing and register blocking (the GotoBLAS/BLIS design).
+#   * pack: copy a kc-deep slab of A into strips of MR rows and a panel of nc columns of B
+#     into strips of NR columns, each strip stored k-major (step p of the sum is MR, resp.
+#     NR, consecutive numbers) and zero-padded, so the micro-kernel never sees a stride or
+#     an edge;
+#   * register-block: the micro-kernel computes an MR x NR = 6 x 32 block of C as a sum of
+#     outer products: per step p it broadcasts 6 numbers of A, loads 32 contiguous numbers
+#     of B (two 16-float zmm registers) and does 6 x 32 multiply-adds (12 zmm FMAs) into
+#     accumulators that stay in registers until the end. 8 loads per 12 vector FMAs, and
+#     no horizontal sums (the old 4 x 4 dot-product kernel needed 8 loads per 16 FMAs plus
+#     16 horizontal sums per block: about 60% of the speed at n = 1024).
+# Measured on the course machine (2-core AMD EPYC, AVX-512), float32, one thread, on
+# in-cache panels (kc = 256): 6 x 32 ~230 GFLOP/s, 4 x 32 ~210, 8 x 32 ~215, 6 x 16 ~160.
 
-MR = NR = 4  # the register block: 4 rows of A x 4 columns of B
+MR, NR = 6, 32  # the register block: 6 rows of A x 32 columns of B (the kernel's a0..a5 are MR = 6)
 
 
-@numba.njit(cache=True, fastmath=True, inline="always")
-def _micro_4x4(ap, bt, i, j, kb):
-    """16 dot products ap[i+r, :kb] . bt[j+s, :kb], returned as a tuple (row-major)."""
-    z = ap.dtype.type(0)
-    c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = z
-    c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = z
+@intrinsic
+def _stack_array(typingctx, like):
+    """A pointer to MR * NR uninitialised numbers of like's dtype on the stack (C's `float acc[6][32]`).
+
+    np.empty would put the accumulators on the heap, where LLVM cannot prove they are
+    separate from the packed panels, so it would load and store them on every step; a
+    stack array is provably private, and LLVM keeps it in registers.
+    """
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(like.dtype), size=MR * NR)
+    return types.CPointer(like.dtype)(like), codegen
+
+
+# fastmath={"contract"} only lets LLVM fuse each a * b + acc into one FMA instruction (one
+# rounding instead of two); it never reorders a sum, so the result does not depend on how
+# the loops were vectorised or split across threads.
+@numba.njit(cache=True, fastmath={"contract"})
+def _micro_kernel(ap, bp, kb, c, ci, cj):
+    """C[ci:ci+MR, cj:cj+NR] += ap[:kb].T @ bp[:kb], clipped at C's edges.
+
+    ap (>= kb, MR) is a packed strip of A (ap[p, r] = A[ci + r, p]), bp (>= kb, NR) a
+    packed strip of B (bp[p, j] = B[p, cj + j]). Why it is fast: the MR x NR accumulators
+    live in registers for all kb steps; the j loop has a constant trip count (NR), so
+    LLVM turns it into whole zmm FMAs with A's numbers broadcast.
+    """
+    acc = numba.carray(_stack_array(c), (MR, NR))
+    for r in range(MR):
+        for j in range(NR):
+            acc[r, j] = 0
     for p in range(kb):
-        a0, a1, a2, a3 = ap[i, p], ap[i + 1, p], ap[i + 2, p], ap[i + 3, p]
-        b0, b1, b2, b3 = bt[j, p], bt[j + 1, p], bt[j + 2, p], bt[j + 3, p]
-        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3  # noqa: E702
-        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3  # noqa: E702
-        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3  # noqa: E702
-        c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3  # noqa: E702
-    return (c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33)
-
-
-@numba.njit(cache=True, inline="always")
-def _pack_rows(a, r0, rn, k0, kb, ap):
-    """ap[r, p] = a[r0 + r, k0 + p] for r < rn, p < kb; rows rn.. of ap (padding) = 0."""
-    for r in range(ap.shape[0]):
-        if r < rn:
-            for p in range(kb):
-                ap[r, p] = a[r0 + r, k0 + p]
-        else:
-            for p in range(kb):
-                ap[r, p] = 0
-
-
-@numba.njit(cache=True, inline="always")
-def _pack_cols(b, k0, kb, c0, cn, bt):
-    """bt[j, p] = b[k0 + p, c0 + j] (a transposed tile of B) for j < cn; padding rows = 0."""
-    for j in range(bt.shape[0]):
-        if j < cn:
-            for p in range(kb):
-                bt[j, p] = b[k0 + p, c0 + j]
-        else:
-            for p in range(kb):
-                bt[j, p] = 0
-
-
-@numba.njit(cache=True, fastmath=True, inline="always")
-def _block_4x4(ap, bt, i, j, kb, c, ci, cj):
-    """C[ci:ci+4, cj:cj+4] += A-panel rows i.. . B^T-panel rows j..; clipped at C's edges."""
-    r = _micro_4x4(ap, bt, i, j, kb)
-    rows = min(MR, c.shape[0] - ci)
+        a0, a1, a2, a3, a4, a5 = ap[p, 0], ap[p, 1], ap[p, 2], ap[p, 3], ap[p, 4], ap[p, 5]
+        for j in range(NR):  # acc += outer(A's column p, B's row p)
+            b = bp[p, j]
+            acc[0, j] += a0 * b
+            acc[1, j] += a1 * b
+            acc[2, j] += a2 * b
+            acc[3, j] += a3 * b
+            acc[4, j] += a4 * b
+            acc[5, j] += a5 * b
+    rows = min(MR, c.shape[0] - ci)  # the last strips may stick out of C: drop the padding
     cols = min(NR, c.shape[1] - cj)
-    for ii in range(rows):
-        for jj in range(cols):
-            c[ci + ii, cj + jj] += r[ii * NR + jj]
+    for r in range(rows):
+        for j in range(cols):
+            c[ci + r, cj + j] += acc[r, j]
 
 
-@numba.njit(cache=True, fastmath=True)
-def _packed_into(a, b, c, kc, nc, ap, bt):
-    """C = A @ B using the scratch buffers ap (>= round4(m) x kc) and bt (>= round4(nc) x kc)."""
+@numba.njit(cache=True)
+def _pack_rows(a, k0, kb, ap):
+    """ap[s, p, r] = a[s*MR + r, k0 + p]: strips of MR rows of A, k-major; rows past A's end = 0."""
+    m = a.shape[0]
+    for s in range(ap.shape[0]):
+        for r in range(MR):
+            i = s * MR + r
+            if i < m:
+                for p in range(kb):
+                    ap[s, p, r] = a[i, k0 + p]
+            else:
+                for p in range(kb):
+                    ap[s, p, r] = 0
+
+
+@numba.njit(cache=True)
+def _pack_cols(b, k0, kb, j0, jn, bp):
+    """bp[t, p, j] = b[k0 + p, j0 + t*NR + j] for t*NR + j < jn: strips of NR columns of B,
+    k-major (row p of a strip is NR consecutive numbers of B's row k0 + p); padding = 0."""
+    for t in range(bp.shape[0]):
+        for p in range(kb):
+            for j in range(NR):
+                col = t * NR + j
+                bp[t, p, j] = b[k0 + p, j0 + col] if col < jn else 0
+
+
+@numba.njit(cache=True)
+def _packed_into(a, b, c, kc, nc, ap, bp):
+    """C = A @ B using the scratch buffers ap (>= ceil(m/MR), kc, MR) and bp (>= ceil(nc/NR), kc, NR)."""
     m, k = a.shape
     n = b.shape[1]
     c[:, :] = 0
-    mp = (m + MR - 1) // MR * MR
+    ms = (m + MR - 1) // MR
     for k0 in range(0, k, kc):
         kb = min(kc, k - k0)
-        _pack_rows(a, 0, m, k0, kb, ap[:mp])
+        _pack_rows(a, k0, kb, ap[:ms])
         for j0 in range(0, n, nc):
             jb = min(nc, n - j0)
-            _pack_cols(b, k0, kb, j0, jb, bt[:(jb + NR - 1) // NR * NR])
-            for i in range(0, mp, MR):        # a 4-row strip of A stays in L1 ...
-                for j in range(0, jb, NR):    # ... while it meets every 4-column strip of B
-                    _block_4x4(ap, bt, i, j, kb, c, i, j0 + j)
+            ns = (jb + NR - 1) // NR
+            _pack_cols(b, k0, kb, j0, jb, bp[:ns])
+            for t in range(ns):          # a kc x NR strip of B stays in L1 ...
+                for s in range(ms):      # ... while every MR-row strip of A meets it
+                    _micro_kernel(ap[s], bp[t], kb, c, s * MR, j0 + t * NR)
+
+
+def _buffer_shapes(m, k, n, kc, nc):
+    """Shapes of the packing buffers (ap, bp) for an (m, k) @ (k, n) product."""
+    kc = max(1, min(kc, k))
+    return (-(-m // MR), kc, MR), (-(-min(nc, n) // NR), kc, NR)
 
 
 @numba.njit(cache=True)
@@ -313,53 +347,51 @@ def _scratch(a, b, kc, nc):
     """Fresh packing buffers, no larger than the problem needs (np.empty: padding is zeroed by packing)."""
     m, k = a.shape
     kc = max(1, min(kc, k))
-    ncp = (min(nc, b.shape[1]) + NR - 1) // NR * NR
-    return np.empty(((m + MR - 1) // MR * MR, kc), a.dtype), np.empty((ncp, kc), a.dtype)
+    ns = (min(nc, b.shape[1]) + NR - 1) // NR
+    return np.empty(((m + MR - 1) // MR, kc, MR), a.dtype), np.empty((ns, kc, NR), a.dtype)
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True)
 def _packed_kernel(a, b, c, kc, nc):
-    ap, bt = _scratch(a, b, kc, nc)
-    _packed_into(a, b, c, kc, nc, ap, bt)
+    ap, bp = _scratch(a, b, kc, nc)
+    _packed_into(a, b, c, kc, nc, ap, bp)
 
 
 def packing_buffers(a, b, kc: int = 256, nc: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Scratch buffers for `matmul_packed(a, b, scratch=...)`: allocate once, reuse every call.
 
-    Returns (ap, bt): ap holds a kc-deep slab of all rows of A (rows rounded up to 4),
-    bt a transposed nc x kc panel of B. Sized for 2-D a (m, k) and b (k, n).
+    Returns (ap, bp): ap (ceil(m/MR), kc, MR) holds a kc-deep slab of all rows of A as
+    MR-row strips, bp (ceil(nc/NR), kc, NR) a panel of nc columns of B as NR-column
+    strips. Sized for 2-D a (m, k) and b (k, n).
     """
     a, b = np.asarray(a), np.asarray(b)
-    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-    kc = max(1, min(int(kc), k))
-    ncp = -(-min(int(nc), n) // NR) * NR
-    return np.empty((-(-m // MR) * MR, kc), a.dtype), np.empty((ncp, kc), a.dtype)
+    a_shape, b_shape = _buffer_shapes(a.shape[-2], a.shape[-1], b.shape[-1], int(kc), int(nc))
+    return np.empty(a_shape, a.dtype), np.empty(b_shape, a.dtype)
 
 
 def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128, scratch=None):
-    """(m, k) @ (k, n) with packed panels and a 4x4 register-blocked inner kernel.
+    """(m, k) @ (k, n) with packed panels and a 6 x 32 register-blocked micro-kernel.
 
-    For each kc-deep slab: A's rows and nc columns of B are copied (B transposed) into
-    contiguous zero-padded buffers; 4x4 blocks of C are then computed as 16 dot
-    products kept in registers, vectorised along k. The B panel (nc x kc, 128 KiB for
-    float32 at the defaults) stays in L2, a 4-row strip of A (4 KiB) in L1.
-    `scratch=packing_buffers(a, b, kc, nc)` reuses packing buffers instead of
-    allocating them on every call.
+    For each kc-deep slab: A's rows (in 6-row strips) and nc columns of B (in 32-column
+    strips) are copied into contiguous, k-major, zero-padded buffers; each 6 x 32 block of
+    C is then a sum of kc outer products accumulated in registers (zmm FMAs, see
+    `_micro_kernel`). A kc x 32 strip of B (32 KiB for float32 at the defaults) stays in
+    L1 while the strips of A stream past it. `scratch=packing_buffers(a, b, kc, nc)`
+    reuses packing buffers instead of allocating them on every call.
     """
     kc, nc = int(kc), int(nc)
     if kc < 1 or nc < 1:
         raise ValueError(f"matmul_packed: kc and nc must be >= 1, got kc={kc}, nc={nc}")
     if scratch is None:
         return _run(_packed_kernel, a, b, out, kc, nc)
-    ap, bt = scratch
+    ap, bp = scratch
     a_arr, b_arr = np.asarray(a), np.asarray(b)
-    m, k, n = a_arr.shape[-2], a_arr.shape[-1], b_arr.shape[-1]
-    need_a, need_b = ((m + 3) // 4 * 4, min(kc, k)), ((min(nc, n) + 3) // 4 * 4, min(kc, k))
-    if (ap.shape[0] < need_a[0] or ap.shape[1] < need_a[1] or bt.shape[0] < need_b[0] or bt.shape[1] < need_b[1]
-            or ap.dtype != a_arr.dtype or bt.dtype != a_arr.dtype):
-        raise ValueError(f"matmul_packed: scratch buffers {ap.shape}, {bt.shape} are too small or of the wrong "
+    need = _buffer_shapes(a_arr.shape[-2], a_arr.shape[-1], b_arr.shape[-1], kc, nc)
+    if (ap.ndim != 3 or bp.ndim != 3 or any(h < w for h, w in zip(ap.shape + bp.shape, need[0] + need[1]))
+            or ap.shape[2] != MR or bp.shape[2] != NR or ap.dtype != a_arr.dtype or bp.dtype != a_arr.dtype):
+        raise ValueError(f"matmul_packed: scratch buffers {ap.shape}, {bp.shape} are too small or of the wrong "
                          f"dtype for kc={kc}, nc={nc}; make them with packing_buffers(a, b, kc, nc)")
-    return _run(_packed_into, a, b, out, kc, nc, ap, bt)
+    return _run(_packed_into, a, b, out, kc, nc, ap, bp)
 
 
 # ---------------------------------------------------------------------------------------
@@ -371,7 +403,7 @@ def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128, scratch=None):
 # (duplicated work, but only k*n copies per block against 2 (m/threads) k n FLOPs).
 
 
-@numba.njit(cache=True, fastmath=True, parallel=True)
+@numba.njit(cache=True, parallel=True)
 def _parallel_kernel(a, b, c, kc, nc, threads):
     m = a.shape[0]
     blocks = max(1, min(threads, (m + MR - 1) // MR))
@@ -451,7 +483,9 @@ def bmm(a, b, out=None):
 #   n = 2..10:   Numba ikj 0.83-1.03 us, checks + np.matmul 1.06-1.15 us (bare np.matmul
 #                0.82-0.93 us): Numba ~0.2 us (~20%) faster
 #   n = 12, 16:  Numba 1.24, 1.36 us; np.matmul 1.12, 1.25 us: BLAS ahead from here on
-#   n >= 32:     BLAS ahead of every single-threaded Numba kernel, by 2-3x at n = 32-64
+#   n >= 32:     BLAS (on 2 threads) ahead of every single-threaded Numba kernel: by 2-3x at
+#                n = 32-64 for ikj, by 1.1-1.9x at n = 32-256 for the packed 6 x 32 kernel
+#                (closest at n = 128-256)
 #   batches:     see the measurements above `bmm` (np.matmul ahead or level)
 # So products with m * k * n <= 1000 (about 10 x 10 x 10) go to the Numba ikj kernel, the
 # rest to NumPy. notebooks/03_matmul.ipynb re-measures this on the reader's machine.
