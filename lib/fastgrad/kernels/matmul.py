@@ -30,6 +30,8 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .elementwise import _output  # the same out= checks as the elementwise kernels
+
 __all__ = ["matmul", "matmul_naive", "matmul_ikj", "matmul_tiled", "matmul_packed", "matmul_parallel",
            "bmm", "matmul_shape", "packing_buffers"]
 
@@ -76,17 +78,6 @@ def _check_dtypes(a: np.ndarray, b: np.ndarray) -> np.dtype:
     return a.dtype
 
 
-def _check_out(out, shape: tuple, dtype: np.dtype) -> None:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"matmul: out must be a NumPy array, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"matmul: out has shape {out.shape}, the result has shape {shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"matmul: out has dtype {out.dtype}, the result is {dtype}")
-    if not out.flags.writeable:
-        raise ValueError("matmul: out is read-only")
-
-
 def _prepare(a, b, out):
     """Validate; return (a, b, out, out2) where out2 is `out` viewed with 1-D operands promoted."""
     a, b = np.asarray(a), np.asarray(b)
@@ -95,7 +86,7 @@ def _prepare(a, b, out):
     if out is None:
         out = np.empty(shape, dtype)
     else:
-        _check_out(out, shape, dtype)
+        _output("matmul", out, shape, dtype)
     out2 = out
     if a.ndim == 1:
         a, out2 = a[None, :], np.expand_dims(out2, -2 if b.ndim > 1 else -1)
