@@ -1,4 +1,4 @@
-"""Interactive explorers built on `fastgrad.bench` (ipywidgets + matplotlib)."""
+"""Interactive explorers built on `fastgrad.measure` (ipywidgets + matplotlib)."""
 from __future__ import annotations
 
 import html
@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .bench import plot_sweep, sweep
+from .measure import plot_sweep, sweep
 
 
 def speedup_explorer(impls: dict[str, Callable] | Callable[..., dict[str, Callable]],

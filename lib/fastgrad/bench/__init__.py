@@ -1,14 +1,8 @@
-"""Measuring honestly: timing without JIT warm-up, interleaved comparisons that report
-ratios from one run, this machine's limits (bandwidth, peak FLOP/s) and plots.
+"""Benchmark suites run by `python -m fastgrad.bench <suite>`.
 
-`python -m fastgrad.bench machine` prints this machine's limits.
+Each module here has `main(argv) -> int` and prints ratios measured side by side in
+one run (`fastgrad.measure.compare`), the targets they are held to and whether they are
+met. They report; they never fail a build over a speed figure.
+
+    kernels   chapter 02/03: fused a*b+c vs NumPy, Numba matmul vs BLAS
 """
-from .limits import MachineLimits, blas_info, cpu_name, gemm_flops, machine_limits, triad_bandwidth
-from .plots import plot_roofline, plot_speedups, plot_sweep
-from .timing import Comparison, Timing, calibrate, compare, format_seconds, sweep, time_fn
-
-__all__ = [
-    "Comparison", "MachineLimits", "Timing", "blas_info", "calibrate", "compare", "cpu_name",
-    "format_seconds", "gemm_flops", "machine_limits", "plot_roofline", "plot_speedups", "plot_sweep",
-    "sweep", "time_fn", "triad_bandwidth",
-]

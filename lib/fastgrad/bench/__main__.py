@@ -5,9 +5,9 @@ Suites:
             (--quick: tiny sizes, a smoke test whose figures mean little)
   kernels   chapter 02/03 kernels against NumPy/BLAS, ratios from one interleaved run
 
-Suites other than `machine` live in `fastgrad.benchmarks.<suite>` and are imported only
-when asked for: `bench` sits at the bottom of the library and must not import the
-kernels it measures.
+`fastgrad.measure` is the toolkit (timers, machine limits, plots) at the bottom of the
+library; `fastgrad.bench` holds the benchmark programs built on it, one module per
+suite, imported only when asked for.
 """
 import argparse
 import importlib
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     parser.add_argument("suite", nargs="?", default="machine", help="machine, kernels, ...")
     args, rest = parser.parse_known_args(argv)
     if args.suite == "machine":
-        from .limits import machine_limits
+        from ..measure import machine_limits
 
         options = argparse.ArgumentParser(prog="python -m fastgrad.bench machine")
         options.add_argument("--quick", action="store_true", help="tiny sizes (seconds -> a fraction)")
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         print(machine_limits(**sizes).report())
         return 0
     try:
-        module = importlib.import_module(f"fastgrad.benchmarks.{args.suite}")
+        module = importlib.import_module(f"fastgrad.bench.{args.suite}")
     except ModuleNotFoundError:
         print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels", file=sys.stderr)
         return 2

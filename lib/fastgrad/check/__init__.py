@@ -5,9 +5,11 @@ cases, prints a verdict a learner can act on and returns a `CheckResult`.
 """
 import importlib
 
-from ._base import Case, CaseFailed, CheckResult, expect_close, expect_equal, run_cases
+from ._base import (TIME_LIMIT, Case, CaseFailed, CheckResult, expect_close, expect_equal, expect_new_array,
+                    expect_unchanged, read_only, run_cases)
 
-__all__ = ["Case", "CaseFailed", "CheckResult", "expect_close", "expect_equal", "run_cases"]
+__all__ = ["TIME_LIMIT", "Case", "CaseFailed", "CheckResult", "expect_close", "expect_equal", "expect_new_array",
+           "expect_unchanged", "read_only", "run_cases"]
 
 
 def __getattr__(name):

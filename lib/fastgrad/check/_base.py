@@ -5,9 +5,18 @@ adversarial ones), stops at the first case that fails and returns a `CheckResult
 whose message a learner can act on: which case, expected versus got, the first wrong
 index. It never lets an exception escape: an unfinished stub gets a friendly
 "not implemented yet", a crash in the learner's code is reported as a failed case.
+
+Every case runs under a time limit (`Case.time_limit`, default `TIME_LIMIT` seconds),
+so an infinite loop or an exponential algorithm becomes a failed case that names
+itself instead of a hung cell. The limit uses SIGALRM, which interrupts Python code
+only: a loop inside a Numba-compiled function cannot be interrupted in-process (the
+kernel's interrupt button is the only way out), and off the main thread or on
+Windows cases run without a limit.
 """
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -16,6 +25,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 PASS, FAIL, TODO = "pass", "fail", "todo"
+TIME_LIMIT = 10.0   # seconds per case; generous for a first Numba compile on a slow laptop
 
 
 @dataclass
@@ -49,6 +59,11 @@ class CaseFailed(Exception):
     """Raised inside a case when the learner's answer is wrong; the text says how."""
 
 
+class CaseTimeout(BaseException):
+    """Raised by the alarm when a case runs past its time limit. A BaseException, so a
+    learner's `except Exception:` cannot swallow it."""
+
+
 @dataclass
 class Case:
     """One test case: a description a learner understands and a function that runs it.
@@ -59,6 +74,7 @@ class Case:
 
     description: str
     run: Callable[[Callable], None]
+    time_limit: float | None = None     # seconds; None means TIME_LIMIT
 
 
 def _learner_frame(exc: BaseException) -> str:
@@ -84,12 +100,39 @@ def run_cases(name: str, fn: Callable, cases: Iterable[Case], *, show: bool = Tr
     return result
 
 
+def _alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def _run_limited(case: Case, fn: Callable) -> None:
+    """`case.run(fn)` interrupted by CaseTimeout after the case's time limit (where a
+    SIGALRM timer is available: the main thread of a POSIX process)."""
+    limit = TIME_LIMIT if case.time_limit is None else case.time_limit
+    usable = (limit and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread())
+    if not usable:
+        case.run(fn)
+        return
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        case.run(fn)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _run(name: str, fn: Callable, cases: list[Case]) -> CheckResult:
     if not callable(fn):
         return CheckResult(name, FAIL, f"expected a function, got {type(fn).__name__}.")
     for number, case in enumerate(cases, 1):
         try:
-            case.run(fn)
+            _run_limited(case, fn)
+        except CaseTimeout:
+            limit = TIME_LIMIT if case.time_limit is None else case.time_limit
+            return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}) did not finish "
+                               f"within {limit:g} s and was stopped: an endless loop, or an algorithm far "
+                               "slower than needed (for example one that revisits shared work "
+                               "exponentially often).", cases_run=number)
         except NotImplementedError:
             return CheckResult(name, TODO, "not implemented yet — replace the "
                                "`raise NotImplementedError` line with your code, then re-run this cell.")
@@ -97,6 +140,11 @@ def _run(name: str, fn: Callable, cases: list[Case]) -> CheckResult:
             return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}): {failure}",
                                cases_run=number)
         except Exception as exc:
+            if isinstance(exc, ValueError) and "read-only" in str(exc):
+                return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}): your "
+                                   "function wrote into one of its inputs, which this case passes "
+                                   f"read-only{_learner_frame(exc)}. Compute into a new array (or the "
+                                   "`out` you were given) and leave the inputs unchanged.", cases_run=number)
             return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}) raised "
                                f"{type(exc).__name__}: {exc}{_learner_frame(exc)}", cases_run=number)
     return CheckResult(name, PASS, f"all {len(cases)} cases pass.", cases_run=len(cases))
@@ -147,6 +195,40 @@ def expect_close(expected: np.ndarray, got: Any, *, rtol: float | None = None, a
         count = int(bad.sum())
         raise CaseFailed(f"{what} differs at index {where}: expected {expected[index].item()!r}, got "
                          f"{got_arr[index].item()!r} ({count} of {bad.size} elements wrong).")
+
+
+def read_only(*arrays: np.ndarray):
+    """Copies of `arrays` that cannot be written to: a learner's function that mutates
+    its input then raises, and the checker reports "wrote into one of its inputs"."""
+    out = []
+    for a in arrays:
+        a = np.array(a, copy=True)
+        a.setflags(write=False)
+        out.append(a)
+    return out[0] if len(out) == 1 else out
+
+
+def expect_unchanged(before: np.ndarray, after: np.ndarray, what: str = "the input") -> None:
+    """Fail when `after` (an input after the call) differs from its copy `before`."""
+    if before.shape != after.shape or not np.array_equal(before, after, equal_nan=True):
+        raise CaseFailed(f"your function changed {what} in place; leave it unchanged and return a new array.")
+
+
+def expect_new_array(got: Any, *inputs: np.ndarray, what: str = "result") -> None:
+    """Fail when `got` is not an ndarray, or shares memory with one of `inputs`
+    (a view of the input returned where a new array is asked for)."""
+    if got is None:
+        raise CaseFailed(f"the function returned None; expected the {what} (did you forget `return`?).")
+    if not isinstance(got, np.ndarray):
+        raise CaseFailed(f"{what} is a {type(got).__name__}, expected a NumPy array.")
+    for x in inputs:
+        if isinstance(x, np.ndarray) and np.shares_memory(got, x):
+            raise CaseFailed(f"{what} shares memory with an input (a view such as a slice, reshape or "
+                             "broadcast_to, or the input itself); return a new array so that writing to "
+                             "it cannot change the input.")
+    if not got.flags.writeable:
+        raise CaseFailed(f"{what} is read-only (np.broadcast_to returns a read-only view); "
+                         "return a writeable array, e.g. with .copy().")
 
 
 def quick_time(fn: Callable, *args, repeats: int = 5) -> float:

@@ -1,5 +1,5 @@
 """`python -m fastgrad.bench kernels [--quick]`: chapter 02 and 03 kernels against NumPy
-and BLAS, every ratio from one interleaved run (`fastgrad.bench.compare`).
+and BLAS, every ratio from one interleaved run (`fastgrad.measure.compare`).
 
 1. Fused a*b+c, float32, 10^7 elements: `fastgrad.kernels.elementwise.fma(a, b, c, out=)`
    vs NumPy's `a*b+c` (and numexpr when installed), as ratios and as a fraction of this
@@ -21,7 +21,7 @@ import importlib
 import numba
 import numpy as np
 
-from ..bench import blas_info, compare, cpu_name, time_fn, triad_bandwidth
+from ..measure import blas_info, compare, cpu_name, time_fn, triad_bandwidth
 
 FUSED_SPEEDUP_TARGET = 1.5     # fastgrad fma vs NumPy a*b+c
 FUSED_BANDWIDTH_TARGET = 0.80  # fraction of the measured triad bandwidth

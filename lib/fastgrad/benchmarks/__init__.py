@@ -1,8 +1,0 @@
-"""Benchmark suites run by `python -m fastgrad.bench <suite>`.
-
-Each module here has `main(argv) -> int` and prints ratios measured side by side in
-one run (`fastgrad.bench.compare`), the targets they are held to and whether they are
-met. They report; they never fail a build over a speed figure.
-
-    kernels   chapter 02/03: fused a*b+c vs NumPy, Numba matmul vs BLAS
-"""

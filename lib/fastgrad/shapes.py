@@ -1,0 +1,113 @@
+"""Shape and dtype rules shared by every layer: one rule per concept.
+
+    FLOAT_DTYPES       the dtypes fastgrad computes in: float32 and float64
+    broadcast_shapes   NumPy's broadcasting rule (chapter 01), errors name every shape
+    normalize_axes     a reduction's `axis` argument as sorted non-negative ints
+    matmul_shape       the shape of `a @ b` (NumPy's rules, 1-D operands included)
+
+Pure Python on tuples, no NumPy arrays and no Numba: the bottom of the library, so
+`strided`, `kernels` and `ops` all import the same rule from here.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+Shape = tuple[int, ...]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _prefix(name: str | None) -> str:
+    return f"{name}: " if name else ""
+
+
+def as_shape(shape, what: str = "shape") -> Shape:
+    """`shape` as a tuple of non-negative Python ints, or a ValueError naming it."""
+    try:
+        out = tuple(int(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of ints, got {shape!r}") from None
+    if any(n < 0 for n in out):
+        raise ValueError(f"{what} {out} has a negative size")
+    return out
+
+
+def broadcast_shapes(*shapes: Sequence[int], name: str | None = None) -> Shape:
+    """The shape NumPy's broadcasting gives for operands of `shapes`.
+
+    Shapes are aligned on the RIGHT (trailing axes); missing leading axes count as
+    size 1; along each axis the sizes must be equal or one of them 1.
+    (3, 1) and (4,) -> (3, 4); (2, 3) and (4,) -> ValueError naming every shape
+    (and the op, when `name` is given).
+    """
+    shapes = tuple(as_shape(s) for s in shapes)
+    if not shapes:
+        return ()
+    first = shapes[0]
+    if all(s == first for s in shapes):         # the common case, no work
+        return first
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for axis in range(-ndim, 0):
+        sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
+        if len(sizes) > 1:
+            listed = " and ".join(str(s) for s in shapes)
+            raise ValueError(f"{_prefix(name)}shapes {listed} cannot be broadcast together: axis {axis} "
+                             f"has sizes {sorted(sizes)} (aligned from the right, each size must "
+                             "match or be 1)")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def normalize_axes(axis, ndim: int, name: str | None = None) -> Shape:
+    """A reduction's `axis` (None, an int or a tuple of ints, negatives allowed) as sorted
+    distinct non-negative ints. None means every axis. A 0-d array accepts axis 0 / -1
+    (as NumPy does for keepdims arithmetic) and reduces nothing."""
+    if axis is None:
+        return tuple(range(ndim))
+    raw = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in raw:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
+            raise TypeError(f"{_prefix(name)}axis must be an int, a tuple of ints or None, got {axis!r}")
+        if ndim == 0 and a in (0, -1):
+            continue
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{_prefix(name)}axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{_prefix(name)}repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def matmul_shape(a_shape: Sequence[int], b_shape: Sequence[int], name: str = "matmul") -> Shape:
+    """The shape of `a @ b` (NumPy's and PyTorch's rules), or a ValueError naming both shapes.
+
+    The last two axes are the matrices, leading axes broadcast. A 1-D operand is a
+    vector: a (k,) becomes (1, k), b (k,) becomes (k, 1), and the added axis is
+    dropped from the result, so (k,) @ (k,) is a 0-d scalar.
+    """
+    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"{name}: operands need at least 1 dimension, got shapes {a_shape} and {b_shape}")
+    a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
+    b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
+    if a2[-1] != b2[-2]:
+        raise ValueError(f"{name}: inner dimensions differ: {a_shape} @ {b_shape} "
+                         f"({a2[-1]} != {b2[-2]})")
+    try:
+        batch = broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise ValueError(f"{name}: batch dimensions of {a_shape} and {b_shape} cannot be "
+                         "broadcast together") from None
+    shape = batch + (a2[-2], b2[-1])
+    if len(a_shape) == 1:
+        shape = shape[:-2] + shape[-1:]
+    if len(b_shape) == 1:
+        shape = shape[:-1]
+    return shape
+
+
+__all__ = ["FLOAT_DTYPES", "Shape", "as_shape", "broadcast_shapes", "normalize_axes", "matmul_shape"]
