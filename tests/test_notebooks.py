@@ -1,4 +1,6 @@
 """Structure of the committed notebooks: executed in one clean run, mostly validated by nbval."""
+import re
+
 import pytest
 
 from notebook_utils import ROOT, is_ignored, is_validated, notebooks, read
@@ -48,3 +50,18 @@ def test_no_stored_errors(path):
             continue
         errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{_id(path)} cell {index} stored an error: {errors[0].ename}: {errors[0].evalue}"
+
+
+OUTSIDE_PATH = re.compile(r"(\.\./)+shared/|shared/seeds|seeds/[\w-]+\.md")
+
+
+@pytest.mark.parametrize("path", CHAPTERS + notebooks("exercises"), ids=_id)
+def test_no_path_outside_the_repository(path):
+    """Claims cite sources a reader can see: a report described in words, not a path that
+    exists only on the machine the course was written on."""
+    for index, cell in enumerate(read(path).cells):
+        texts = [cell.source] + [str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                                 for o in cell.get("outputs", [])]
+        for text in texts:
+            found = OUTSIDE_PATH.search(text)
+            assert not found, f"{_id(path)} cell {index} mentions {found.group(0)!r}, a path outside the repository"

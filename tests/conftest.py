@@ -1,0 +1,13 @@
+"""Session-wide settings for the test suite."""
+import importlib.util
+import os
+
+import pytest
+
+
+def pytest_sessionstart(session):
+    # CI sets FASTGRAD_REQUIRE_TORCH=1 after installing the CPU build of PyTorch: there the
+    # reference tests must run, so a missing torch is an error rather than a quiet skip.
+    if os.environ.get("FASTGRAD_REQUIRE_TORCH") == "1" and importlib.util.find_spec("torch") is None:
+        raise pytest.UsageError("FASTGRAD_REQUIRE_TORCH=1 but torch is not installed: the PyTorch reference "
+                                "tests (tests/test_torch_reference.py) would be skipped")
