@@ -111,6 +111,40 @@ def test_methods_and_functions_build_the_graph():
     assert x.grad.shape == (2, 3) and np.all(np.isfinite(x.grad))
 
 
+def test_matmul_with_vectors_like_numpy():
+    v, m, w = leaf([1.0, 2.0]), leaf([[1.0, 0.0, 2.0], [3.0, 1.0, 0.0]]), leaf([3.0, -4.0])
+    y = v @ m                                   # (2,) @ (2, 3) -> (3,)
+    assert y.shape == (3,)
+    y.backward(np.array([1.0, 10.0, 100.0]))
+    np.testing.assert_allclose(v.grad, m.data @ [1.0, 10.0, 100.0])
+    np.testing.assert_allclose(m.grad, np.outer(v.data, [1.0, 10.0, 100.0]))
+    dot = v @ w                                 # (2,) @ (2,) -> a 0-d scalar
+    assert dot.shape == () and dot.item() == -5.0
+    v.zero_grad()
+    dot.backward()
+    np.testing.assert_allclose(v.grad, w.data)
+    np.testing.assert_allclose(w.grad, v.data)
+
+
+def test_apply_takes_an_op_record_without_touching_the_table():
+    import dataclasses
+    from fastgrad.ops import OPS
+    table_tanh = OPS["tanh"]
+    doubled = dataclasses.replace(table_tanh, backward=lambda g, inputs, out: (2 * g * (1 - out * out),))
+    x = leaf([0.5, -1.0])
+    y = apply(doubled, x)
+    y.sum().backward()
+    assert y.op is doubled and OPS["tanh"] is table_tanh
+    np.testing.assert_allclose(x.grad, 2 * (1 - np.tanh(x.data) ** 2))
+
+
+def test_concatenate_takes_a_sequence_or_the_tensors():
+    a, b = leaf([1.0, 2.0]), leaf([3.0])
+    np.testing.assert_array_equal(concatenate([a, b]).data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(concatenate(a, b).data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(concatenate((a,), axis=0).data, [1.0, 2.0])
+
+
 def test_retain_grad_keeps_an_intermediate_gradient():
     x = leaf([1.0, 2.0])
     h = (x * 3.0).retain_grad()

@@ -94,6 +94,15 @@ def test_random_cotangent_catches_what_sum_misses(monkeypatch):
     assert not gradcheck(lambda t: t.softmax(), x).passed
 
 
+def test_check_op_takes_an_op_record():
+    """A copy of a table op with another backward is checked without touching the table
+    (how a learner's rule can run through the library's own gradcheck)."""
+    wrong = dataclasses.replace(OPS["tanh"], backward=lambda g, inputs, out: (g * (1 - out),))
+    result = check_op(wrong)
+    assert not result.passed and result.name.startswith("tanh(")
+    assert check_op(OPS["tanh"]).passed and OPS["tanh"] is not wrong
+
+
 def test_raise_on_fail(monkeypatch):
     _broken(monkeypatch, "tanh", lambda g, inputs, out: (g * (1 - out),))   # should be 1 - out**2
     with pytest.raises(GradcheckError, match="tanh: FAIL"):
@@ -190,13 +199,123 @@ def test_composites_pass(fn, shapes):
     assert result.passed, str(result)
 
 
-# ------------------------------------- plausible wrong backwards, one per op
+# ------------------------------------- generic wrong backwards, applied to every op
+def _mutant(transform):
+    """A wrong backward built from the right one: `transform(grads, g, inputs, out, attrs,
+    backward)` changes the correct gradients. The wrapper records on `changed` whether
+    it ever produced a gradient different from the correct one, so a mutant that
+    happens to equal the right answer for some op (swapping the equal gradients of
+    `a + b`) is recognised as harmless instead of counted as missed."""
+    def wrap(backward, changed):
+        def wrong(g, inputs, out, **attrs):
+            right = backward(g, inputs, out, **attrs)
+            grads = tuple(None if x is None else np.array(x) for x in transform(
+                right, g, inputs, out, attrs, backward))
+            if len(grads) != len(right) or any(_differ(x, y) for x, y in zip(grads, right)):
+                changed.append(True)
+            return grads
+        return wrong
+    return wrap
+
+
+def _differ(x, y) -> bool:
+    if x is None or y is None:
+        return (x is None) != (y is None)
+    return x.shape != y.shape or not np.array_equal(x, y)
+
+
+def _each(fn):
+    """Apply fn to every gradient that is not None."""
+    return lambda grads, *rest: tuple(None if x is None else fn(x) for x in grads)
+
+
+def _perturb_one(grads, *rest):
+    """One element of one input's gradient off by 0.1 (the middle element of the first
+    non-empty gradient): the 'one wrong element among many' mistake."""
+    out = [None if x is None else np.array(x) for x in grads]
+    for x in out:
+        if x is not None and x.size:
+            x.flat[x.size // 2] += 0.1
+            break
+    return tuple(out)
+
+
+def _swap_inputs(grads, *rest):
+    """The gradients of two inputs of the same shape exchanged (the first such pair)."""
+    out = list(grads)
+    live = [i for i, x in enumerate(out) if x is not None]
+    for i in live:
+        for j in live:
+            if i < j and out[i].shape == out[j].shape:
+                out[i], out[j] = out[j], out[i]
+                return tuple(out)
+    return tuple(out)
+
+
+def _ignore_upstream(grads, g, inputs, out, attrs, backward):
+    """The local derivative only: the incoming gradient replaced by ones."""
+    return backward(np.ones_like(g), inputs, out, **attrs)
+
+
+GENERIC_MUTANTS = {
+    "gradient scaled by 1.01": _each(lambda x: x * 1.01),
+    "gradient negated": _each(lambda x: -x),
+    "gradient zeroed": _each(np.zeros_like),
+    "one element perturbed": _perturb_one,
+    "incoming gradient ignored (ones used)": _ignore_upstream,
+}
+
+
+def _caught(op) -> bool:
+    """True when check_op fails, or raises (a wrong-shaped gradient is an error too)."""
+    try:
+        return not check_op(op).passed
+    except Exception:
+        return True
+
+
+@pytest.mark.parametrize("mutant", sorted(GENERIC_MUTANTS))
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_generic_wrong_backward_is_caught(name, mutant):
+    """Every op's samples expose each generic mistake in its backward. Derived from the
+    table, so an op registered later is covered without a new mutant."""
+    op = OPS[name]
+    changed = []
+    wrong = dataclasses.replace(op, backward=_mutant(GENERIC_MUTANTS[mutant])(op.backward, changed))
+    result = check_op(wrong)      # shapes stay right, so gradcheck itself must say FAIL (no exception)
+    assert changed, f"'{mutant}' never changed a gradient of {name}: its samples give zero gradients?"
+    assert not result.passed, f"{name}: the backward with '{mutant}' passes check_op"
+
+
+def test_swapped_input_gradients_are_caught_wherever_they_change_something():
+    """Exchanging the gradients of two same-shaped inputs, for every op where that changes
+    the answer: not add (its two gradients are equal) nor one-input ops, but the binary
+    ops, where and concatenate."""
+    applied = []
+    for name, op in sorted(OPS.items()):
+        changed = []
+        wrong = dataclasses.replace(op, backward=_mutant(_swap_inputs)(op.backward, changed))
+        result = check_op(wrong)
+        if changed:
+            applied.append(name)
+            assert not result.passed, f"{name}: swapped input gradients pass check_op"
+    assert {"sub", "mul", "div", "matmul", "where", "concatenate"} <= set(applied), applied
+
+
+def test_a_mutant_that_changes_nothing_is_not_counted_as_caught():
+    changed = []
+    identity = _mutant(lambda grads, *rest: grads)
+    same = dataclasses.replace(OPS["add"], backward=identity(OPS["add"].backward, changed))
+    assert check_op(same).passed and not changed
+
+
+# ------------------------------------- plausible wrong backwards (extra, hand-written)
 def _g(fn):
     """A backward from a one-input formula: fn(g, x, out) -> grad."""
     return lambda g, inputs, out, **attrs: (fn(g, inputs[0], out),)
 
 
-MUTANTS = {
+MUTANTS = {      # not every op needs one: the generic mutants above cover every op
     "add: forgot sum_to_shape on b": ("add", lambda g, i, o: (g, g)),
     "sub: no minus on b": ("sub", lambda g, i, o: (g, g) if g.shape == i[1].shape else (g, g.sum(0))),
     "mul: gradients swapped": ("mul", lambda g, i, o: (g * i[0], g * i[1])),
@@ -237,17 +356,9 @@ MUTANTS = {
 }
 
 
-def _caught(name):
-    """True when check_op fails, or raises (a wrong-shaped gradient is an error too)."""
-    try:
-        return not check_op(name).passed
-    except Exception:
-        return True
-
-
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_plausible_wrong_backward_is_caught(monkeypatch, mutant):
-    """Every op's samples are strong enough to expose a typical mistake in its backward."""
+    """Mistakes seen in practice, on top of the generic mutants: each is caught too."""
     name, backward = MUTANTS[mutant]
     _broken(monkeypatch, name, backward)
     assert _caught(name)
@@ -259,6 +370,3 @@ def test_check_all_ops_reports_an_op_that_raises(monkeypatch):
     assert report.failed == ["add"]
     assert "raised RuntimeError" in str(report) and "add.backward" in str(report)
 
-
-def test_mutants_cover_every_op():
-    assert {name for name, _ in MUTANTS.values()} == set(OPS)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastgrad.strided import (StridedArray, broadcast_shapes, broadcast_strides, contiguous_strides,
-                              is_contiguous, offset_of, permute_strides, reshape_strides, slice_view)
+from fastgrad.strided import (StridedArray, broadcast_shapes, broadcast_strides, check_permutation,
+                              contiguous_strides, is_contiguous, offset_of, permute_strides, reshape_strides,
+                              slice_view)
 
 settings.register_profile("strided", max_examples=200, deadline=None)
 settings.load_profile("strided")
@@ -160,6 +161,11 @@ def test_permute_strides_match_numpy(shape, data):
 def test_bad_permutation(axes):
     with pytest.raises(ValueError, match="permutation|exactly once|out of range"):
         permute_strides((2, 3), (3, 1), axes)
+
+
+def test_check_permutation_gives_non_negative_axes():
+    assert check_permutation((-1, 0, 1), 3) == (2, 0, 1)
+    assert permute_strides((2, 3, 4), (12, 4, 1), (-1, 0, 1)) == ((4, 2, 3), (1, 12, 4))
 
 
 @given(shapes, st.data())

@@ -7,6 +7,11 @@ runs the op's forward and, when gradients are needed, remembers the inputs. Ther
 is no per-op autograd code here: `backward()` visits the recorded graph in reverse
 topological order and calls each op's `backward` rule from the table.
 
+Operators (`+`, `@`, `**`, `t[...]`) and methods that take attributes positionally
+(`t.sum(axis)`, `t.reshape(2, 3)`) are written below by hand; every other op gets its
+`Tensor` method from the table (`Op.method`, e.g. `t.exp()`, `t.gelu()`), generated at
+the end of this module, so a new op needs only its `register(Op(...))`.
+
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
     >>> y.backward()
@@ -22,8 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .ops import OPS, Op
-
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from .shapes import FLOAT_DTYPES
 
 _grad_enabled = True
 
@@ -66,6 +70,9 @@ class Tensor:
     After `loss.backward()`, `t.grad` holds d loss / d t as a NumPy array of `t.shape`
     for every leaf `t` with `requires_grad=True` (and for tensors that called
     `retain_grad()`). Gradients accumulate over backward calls; `zero_grad()` clears.
+
+    Methods of ops without attributes (exp, log, tanh, sigmoid, relu, gelu, ...) are
+    generated from the op table: see `Op.method` and `_add_table_methods`.
     """
 
     __array_ufunc__ = None   # make `np_array + tensor` call Tensor.__radd__, not NumPy
@@ -214,12 +221,6 @@ class Tensor:
     def sum(self, axis=None, keepdims=False): return apply("sum", self, axis=axis, keepdims=keepdims)
     def mean(self, axis=None, keepdims=False): return apply("mean", self, axis=axis, keepdims=keepdims)
     def max(self, axis=None, keepdims=False): return apply("max", self, axis=axis, keepdims=keepdims)
-    def exp(self): return apply("exp", self)
-    def log(self): return apply("log", self)
-    def tanh(self): return apply("tanh", self)
-    def sigmoid(self): return apply("sigmoid", self)
-    def relu(self): return apply("relu", self)
-    def gelu(self): return apply("gelu", self)
     def softmax(self, axis=-1): return apply("softmax", self, axis=axis)
     def log_softmax(self, axis=-1): return apply("log_softmax", self, axis=axis)
 
@@ -270,18 +271,23 @@ def _as_inputs(op: Op, inputs: Sequence) -> list[Tensor]:
     return out
 
 
-def apply(op_name: str, *inputs, **attrs) -> Tensor:
-    """Run `OPS[op_name]` on `inputs` (Tensors, numbers or arrays) and record it for backward.
+def apply(op: str | Op, *inputs, **attrs) -> Tensor:
+    """Run the op `OPS[op]` on `inputs` (Tensors, numbers or arrays) and record it for backward.
+
+    `op` is a name in the table, or an `Op` record itself (say, a copy with your own
+    backward rule: `dataclasses.replace(OPS["tanh"], backward=my_rule)`), which is then
+    used without touching the table.
 
     Steps: (1) look the op up, (2) turn numbers/arrays into constant tensors and refuse
     mixed float32/float64, (3) ask the op's shape rule, which raises a clear error
     naming both shapes before any kernel runs, (4) run forward, (5) when grad mode is on
     and some input requires grad, remember op, inputs and attrs on the result.
     """
-    try:
-        op = OPS[op_name]
-    except KeyError:
-        raise KeyError(f"no op named {op_name!r}; the table has {sorted(OPS)}") from None
+    if not isinstance(op, Op):
+        try:
+            op = OPS[op]
+        except KeyError:
+            raise KeyError(f"no op named {op!r}; the table has {sorted(OPS)}") from None
     tensors = _as_inputs(op, inputs)
     arrays = [t.data for t in tensors]
     op.shape(*[a.shape for a in arrays], **attrs)
@@ -321,8 +327,14 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
 
 # -------------------------------------------------------- free functions
-def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along `axis`; all other dimensions must match."""
+def concatenate(*tensors, axis: int = 0) -> Tensor:
+    """Join tensors along `axis`; all other dimensions must match.
+
+    Takes a sequence, `concatenate([a, b], axis=1)` as in NumPy, or the tensors one by
+    one, `concatenate(a, b, axis=1)`.
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
     return apply("concatenate", *tensors, axis=axis)
 
 
@@ -336,6 +348,32 @@ def where(cond, a, b) -> Tensor:
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """Same as `Tensor(data, dtype, requires_grad)`."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+# --------------------------------------------- Tensor methods from the op table
+def _table_method(op: Op):
+    """`x.method(*other_inputs, **attrs)` for `op`: apply(op.name, x, ...). The op is looked
+    up by name at each call, so a replaced table entry (a timed or buggy backward) is used."""
+    name = op.name
+
+    def method(self, *others, **attrs):
+        return apply(name, self, *others, **attrs)
+
+    method.__name__, method.__qualname__ = op.method, f"Tensor.{op.method}"
+    method.__doc__ = f"{op.doc or name} (the op {name!r}; this method is generated from the op table)"
+    return method
+
+
+def _add_table_methods() -> None:
+    """Give `Tensor` a method for every op in the table whose `Op.method` is neither
+    written by hand on `Tensor` nor a function of this module (`where`, `concatenate`).
+    Runs once, at import: an op registered later is reached through `apply`."""
+    for op in OPS.values():
+        if op.method and not hasattr(Tensor, op.method) and not callable(globals().get(op.method)):
+            setattr(Tensor, op.method, _table_method(op))
+
+
+_add_table_methods()
 
 
 __all__ = ["Tensor", "apply", "no_grad", "is_grad_enabled", "topological_order",

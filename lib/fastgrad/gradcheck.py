@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .autograd import Tensor, apply, no_grad
-from .ops import OPS
+from .ops import OPS, Op
 
 DEFAULT_EPS = 1e-6
 DEFAULT_RTOL = 1e-5
@@ -168,20 +168,23 @@ def gradcheck(fn: Callable, *inputs, eps: float = DEFAULT_EPS, rtol: float = DEF
     return result
 
 
-def check_op(name: str, seed: int = 0, **tolerances) -> GradcheckResult:
-    """Gradient-check `OPS[name]` on every configuration its `sample` knows
+def check_op(op: str | Op, seed: int = 0, **tolerances) -> GradcheckResult:
+    """Gradient-check the op `OPS[op]` on every configuration its `sample` knows
     (case = 0 .. op.cases - 1: broadcasting, axes, keepdims ...), in float64.
 
+    `op` is a name in the table or an `Op` record (for instance the table's op with a
+    backward rule of your own, `dataclasses.replace(OPS["tanh"], backward=rule)`).
     Returns the first failing case's result (its name shows the shapes and attrs),
     or, when all pass, one result covering them all with the worst error seen.
     """
-    op = OPS[name]
+    op = op if isinstance(op, Op) else OPS[op]
+    name = op.name
     passed = []
     for case in range(op.cases):
         inputs, attrs = op.sample(np.random.default_rng(seed + case), np.float64, case=case)
 
         def fn(*xs, _attrs=attrs):
-            return apply(name, *xs, **_attrs)
+            return apply(op, *xs, **_attrs)
 
         shapes = ", ".join(str(np.shape(x)) for x in inputs)
         label = f"{name}({shapes}{''.join(f', {k}={v!r}' for k, v in attrs.items())})"

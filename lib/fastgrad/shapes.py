@@ -1,8 +1,10 @@
 """Shape and dtype rules shared by every layer: one rule per concept.
 
     FLOAT_DTYPES       the dtypes fastgrad computes in: float32 and float64
+    as_shape           a shape argument as a tuple of non-negative ints
     broadcast_shapes   NumPy's broadcasting rule (chapter 01), errors name every shape
     normalize_axes     a reduction's `axis` argument as sorted non-negative ints
+    check_permutation  a transpose's `axes` checked to be a permutation of the axes
     matmul_shape       the shape of `a @ b` (NumPy's rules, 1-D operands included)
 
 Pure Python on tuples, no NumPy arrays and no Numba: the bottom of the library, so
@@ -24,7 +26,10 @@ def _prefix(name: str | None) -> str:
 
 
 def as_shape(shape, what: str = "shape") -> Shape:
-    """`shape` as a tuple of non-negative Python ints, or a ValueError naming it."""
+    """`shape` as a tuple of non-negative Python ints (an int n means (n,), as in
+    `np.empty(n)`), or a TypeError / ValueError naming it."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
     try:
         out = tuple(int(n) for n in shape)
     except TypeError:
@@ -34,13 +39,22 @@ def as_shape(shape, what: str = "shape") -> Shape:
     return out
 
 
+def _listed(items) -> str:
+    """'a and b' for two items, 'a, b and c' for more."""
+    items = [str(x) for x in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def broadcast_shapes(*shapes: Sequence[int], name: str | None = None) -> Shape:
     """The shape NumPy's broadcasting gives for operands of `shapes`.
 
     Shapes are aligned on the RIGHT (trailing axes); missing leading axes count as
     size 1; along each axis the sizes must be equal or one of them 1.
-    (3, 1) and (4,) -> (3, 4); (2, 3) and (4,) -> ValueError naming every shape
-    (and the op, when `name` is given).
+    (3, 1) and (4,) -> (3, 4); (2, 3) and (4,) -> ValueError naming every shape and
+    the axis that clashes (prefixed by the op's name, when `name` is given):
+
+        shapes (2, 3) and (4,) cannot be broadcast: axis -1 has sizes 3 and 4
+        (they must be equal, or one of them 1)
     """
     shapes = tuple(as_shape(s) for s in shapes)
     if not shapes:
@@ -51,13 +65,14 @@ def broadcast_shapes(*shapes: Sequence[int], name: str | None = None) -> Shape:
     ndim = max(len(s) for s in shapes)
     result = []
     for axis in range(-ndim, 0):
-        sizes = {s[axis] for s in shapes if len(s) >= -axis} - {1}
+        sizes = []                               # the sizes other than 1, in the shapes' order
+        for s in shapes:
+            if len(s) >= -axis and s[axis] != 1 and s[axis] not in sizes:
+                sizes.append(s[axis])
         if len(sizes) > 1:
-            listed = " and ".join(str(s) for s in shapes)
-            raise ValueError(f"{_prefix(name)}shapes {listed} cannot be broadcast together: axis {axis} "
-                             f"has sizes {sorted(sizes)} (aligned from the right, each size must "
-                             "match or be 1)")
-        result.append(sizes.pop() if sizes else 1)
+            raise ValueError(f"{_prefix(name)}shapes {_listed(shapes)} cannot be broadcast: axis {axis} "
+                             f"has sizes {_listed(sizes)} (they must be equal, or one of them 1)")
+        result.append(sizes[0] if sizes else 1)
     return tuple(result)
 
 
@@ -80,6 +95,22 @@ def normalize_axes(axis, ndim: int, name: str | None = None) -> Shape:
     if len(set(out)) != len(out):
         raise ValueError(f"{_prefix(name)}repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def check_permutation(axes: Sequence[int], ndim: int, name: str | None = None) -> Shape:
+    """`axes` (negative axes allowed) as non-negative ints, checked to be a permutation of
+    range(ndim): each axis listed exactly once, as a transpose needs. ValueError otherwise."""
+    axes = tuple(int(a) for a in axes)
+    if len(axes) != ndim:
+        raise ValueError(f"{_prefix(name)}axes {axes} must list each of the {ndim} axes exactly once")
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{_prefix(name)}axis {a} is out of range for an array with {ndim} axes")
+        out.append(a % ndim)
+    if sorted(out) != list(range(ndim)):
+        raise ValueError(f"{_prefix(name)}axes {axes} is not a permutation of {tuple(range(ndim))}")
+    return tuple(out)
 
 
 def matmul_shape(a_shape: Sequence[int], b_shape: Sequence[int], name: str = "matmul") -> Shape:
@@ -110,4 +141,5 @@ def matmul_shape(a_shape: Sequence[int], b_shape: Sequence[int], name: str = "ma
     return shape
 
 
-__all__ = ["FLOAT_DTYPES", "Shape", "as_shape", "broadcast_shapes", "normalize_axes", "matmul_shape"]
+__all__ = ["FLOAT_DTYPES", "Shape", "as_shape", "broadcast_shapes", "normalize_axes", "check_permutation",
+           "matmul_shape"]

@@ -15,6 +15,9 @@ which is why they are fast and why writing through a view changes the original.
 The pure functions (`contiguous_strides`, `offset_of`, `broadcast_shapes`,
 `permute_strides`, `slice_view`, `reshape_strides`, `broadcast_strides`) do the
 arithmetic on tuples; `StridedArray` puts them together over a NumPy buffer.
+`broadcast_shapes` and `check_permutation` are the library's one rule for each
+(`fastgrad.shapes`, which the kernels and ops use too), re-exported here because
+chapter 01 teaches them with the strided model.
 """
 from __future__ import annotations
 
@@ -23,29 +26,18 @@ from typing import Sequence
 
 import numpy as np
 
-Shape = tuple[int, ...]
+from .shapes import Shape, broadcast_shapes, check_permutation
+from .shapes import as_shape as _as_shape
 
 __all__ = [
-    "StridedArray", "broadcast_shapes", "broadcast_strides", "contiguous_strides", "is_contiguous",
-    "normalize_axes", "offset_of", "permute_strides", "reshape_strides", "slice_view",
+    "StridedArray", "broadcast_shapes", "broadcast_strides", "check_permutation", "contiguous_strides",
+    "is_contiguous", "offset_of", "permute_strides", "reshape_strides", "slice_view",
 ]
 
 
 # ---------------------------------------------------------------------------------------
 # Arithmetic on shapes and strides (all in elements)
 # ---------------------------------------------------------------------------------------
-
-def _as_shape(shape, what: str = "shape") -> Shape:
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    try:
-        shape = tuple(int(n) for n in shape)
-    except TypeError:
-        raise TypeError(f"{what} must be a tuple of ints, got {shape!r}") from None
-    if any(n < 0 for n in shape):
-        raise ValueError(f"{what} {shape} has a negative size")
-    return shape
-
 
 def contiguous_strides(shape: Sequence[int]) -> Shape:
     """Row-major (C order) strides, in elements, for a fresh array of `shape`.
@@ -90,29 +82,6 @@ def is_contiguous(shape: Sequence[int], strides: Sequence[int]) -> bool:
     return True
 
 
-def broadcast_shapes(*shapes: Sequence[int]) -> Shape:
-    """The shape NumPy's broadcasting gives for operands of `shapes`.
-
-    Shapes are aligned on the RIGHT (trailing axes); missing leading axes count as
-    size 1; along each axis the sizes must be equal or one of them 1.
-    (3, 1) and (4,) -> (3, 4); (2, 3) and (4,) -> ValueError naming both shapes.
-    """
-    result: Shape = ()
-    for shape in shapes:
-        shape = _as_shape(shape)
-        ndim = max(len(result), len(shape))
-        a = (1,) * (ndim - len(result)) + result
-        b = (1,) * (ndim - len(shape)) + shape
-        out = []
-        for axis, (m, n) in enumerate(zip(a, b)):
-            if m != n and m != 1 and n != 1:
-                raise ValueError(f"shapes {result} and {shape} cannot be broadcast: axis {axis - ndim} "
-                                 f"has sizes {m} and {n} (they must be equal, or one of them 1)")
-            out.append(n if m == 1 else m)
-        result = tuple(out)
-    return result
-
-
 def broadcast_strides(shape: Sequence[int], strides: Sequence[int], new_shape: Sequence[int]) -> Shape:
     """Strides that show an array of `shape` as `new_shape` without copying.
 
@@ -136,21 +105,6 @@ def broadcast_strides(shape: Sequence[int], strides: Sequence[int], new_shape: S
     return tuple(out)
 
 
-def normalize_axes(axes: Sequence[int], ndim: int) -> Shape:
-    """Check that `axes` is a permutation of range(ndim) (negative axes allowed)."""
-    axes = tuple(int(a) for a in axes)
-    if len(axes) != ndim:
-        raise ValueError(f"axes {axes} must list each of the {ndim} axes exactly once")
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for an array with {ndim} axes")
-        out.append(a % ndim)
-    if sorted(out) != list(range(ndim)):
-        raise ValueError(f"axes {axes} is not a permutation of {tuple(range(ndim))}")
-    return tuple(out)
-
-
 def permute_strides(shape: Sequence[int], strides: Sequence[int], axes: Sequence[int]) -> tuple[Shape, Shape]:
     """Shape and strides after reordering the axes: axis k of the result is axis axes[k].
 
@@ -158,7 +112,7 @@ def permute_strides(shape: Sequence[int], strides: Sequence[int], axes: Sequence
     transposed is (3, 2) strides (1, 3), which is no longer contiguous.
     """
     shape, strides = tuple(shape), tuple(strides)
-    axes = normalize_axes(axes, len(shape))
+    axes = check_permutation(axes, len(shape))
     return tuple(shape[a] for a in axes), tuple(strides[a] for a in axes)
 
 

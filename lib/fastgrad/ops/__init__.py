@@ -1,9 +1,14 @@
 """The op table: every differentiable op defined once.
 
-`OPS[name]` is an `Op` record with `forward`, `backward`, `shape` and `sample`
-(see `fastgrad.ops._base.Op`). Eager autograd (`fastgrad.autograd.apply`), gradient
-checking (`fastgrad.gradcheck.check_op`) and the lazy compiler read this one table,
-so an op added here is differentiable, gradient-checked and fusable at once.
+`OPS[name]` is an `Op` record with `forward`, `backward`, `shape`, `sample`,
+`reference` and `method` (see `fastgrad.ops._base.Op`). What reads this one table
+today: eager autograd (`fastgrad.autograd.apply`, and the `Tensor` methods it
+generates from `method`), gradient checking (`fastgrad.gradcheck.check_op`, which
+`check_all_ops` runs on every op) and the tests (each forward against its NumPy
+`reference`; generic wrong backwards that every op's samples must expose). So an op
+added here with one `register(Op(...))` is reachable from `Tensor`, differentiable and
+gradient-checked at once. The lazy compiler of chapter 08 is planned to read the same
+records to fuse ops; it does not exist yet.
 
     >>> from fastgrad.ops import OPS
     >>> sorted(OPS)[:4]
@@ -11,12 +16,10 @@ so an op added here is differentiable, gradient-checked and fusable at once.
 
 Modules: `elementwise` (add ... gelu, where), `reduce` (sum, mean, max, softmax,
 log_softmax), `movement` (reshape, permute, broadcast_to, getitem, concatenate),
-`matmul`.
+`matmul`. Shape rules shared with the rest of the library live in `fastgrad.shapes`.
 """
-from ._base import (OPS, Op, broadcast_shapes, normalize_axes, reduced_shape, register,
-                    sum_to_shape)
+from ._base import OPS, Op, reduced_shape, register, sum_to_shape
 from . import elementwise, reduce, movement, matmul  # noqa: F401  (each registers its ops)
 from .movement import basic_index
 
-__all__ = ["OPS", "Op", "register", "broadcast_shapes", "normalize_axes", "reduced_shape", "sum_to_shape",
-           "basic_index"]
+__all__ = ["OPS", "Op", "register", "reduced_shape", "sum_to_shape", "basic_index"]

@@ -1,9 +1,12 @@
 """The `Op` record and the registry `OPS`, plus the shape helpers every op shares.
 
 An op is *data*: a name, a forward function on NumPy arrays, a backward rule, a
-shape rule and a sampler of good gradient-checking inputs. Nothing here knows about
-`Tensor`; eager autograd (`fastgrad.autograd`), gradient checking
-(`fastgrad.gradcheck`) and the lazy compiler (chapter 08) all read the same records.
+shape rule, a sampler of good gradient-checking inputs, a NumPy reference forward
+and the name under which `Tensor` code reaches it. Nothing here knows about
+`Tensor`. What reads the records today: eager autograd (`fastgrad.autograd`: `apply`
+and the generated `Tensor` methods), gradient checking (`fastgrad.gradcheck`) and the
+tests (`tests/test_ops.py` compares every forward with its `reference`). The lazy
+compiler planned for chapter 08 is meant to read the same records; it does not exist yet.
 """
 from __future__ import annotations
 
@@ -12,9 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..shapes import Shape
 from . import _kernels as K
-
-Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,11 @@ class Op:
     """One differentiable operation, defined once.
 
     name      key in `OPS`, e.g. "add".
-    kind      "elementwise", "reduce", "movement", "matmul" or "composite"
-              (a hint for the lazy compiler: which ops it may fuse).
-    forward   forward(*arrays, **attrs) -> array. Arrays share one float dtype.
+    kind      "elementwise", "reduce", "movement", "matmul" or "composite". Tests use it
+              (elementwise ops take any broadcast-compatible shapes); the planned lazy
+              compiler would use it to decide which ops to fuse.
+    forward   forward(*arrays, **attrs) -> array. Arrays share one float dtype, and
+              the result has that dtype. Runs the library's kernels.
     backward  backward(grad_out, inputs, output, **attrs) -> tuple with one gradient
               per input (same shape as that input), or None for an input that has no
               gradient (the boolean condition of `where`). `output` is the saved forward
@@ -34,9 +38,26 @@ class Op:
     sample    sample(rng, dtype, case=None) -> (inputs, attrs): inputs suited to gradient
               checking (away from kinks, positive for log, non-zero for div, distinct
               for max). `case` in range(cases) picks a configuration (broadcasting, axes,
-              keepdims ...); None picks one at random.
+              keepdims ...); None picks one at random. The attrs are listed in the order
+              the op's Tensor method takes them positionally.
     cases     how many configurations `sample` knows.
+    reference reference(*arrays, **attrs) -> array: the same result written as the plain
+              NumPy formula, independent of fastgrad's kernels (`np.add`, `np.exp`, the
+              textbook softmax ...). The tests call it on float64 copies of the inputs and
+              compare forward against it for every op, case and dtype; an op registered
+              without one fails those tests.
+    method    how code using Tensors reaches the op (a test checks it for every op):
+              - a Tensor method or operator, e.g. "exp", "sum", "__add__", "__getitem__",
+                called as `x.method(*other_inputs, *attr_values)` (attrs positionally,
+                in the sampler's order: `x.sum(axis, keepdims)`, `x ** exponent`);
+              - or a function of `fastgrad.autograd`, e.g. "where", "concatenate",
+                called as `fn(*inputs, **attrs)`.
+              When neither exists, `fastgrad.autograd` generates the Tensor method
+              `x.method(*other_inputs, **attrs)` from this record, so an op without
+              attrs (sqrt, abs, sin ...) needs nothing beyond its `register(Op(...))`.
+              Write a method by hand for operators and for attrs taken positionally.
     nondiff   positions of inputs that never get a gradient (e.g. (0,) for where).
+    doc       one line for tables and the generated method's docstring.
     """
 
     name: str
@@ -48,6 +69,8 @@ class Op:
     cases: int = 1
     nondiff: tuple[int, ...] = ()
     doc: str = ""
+    reference: Callable[..., np.ndarray] | None = None
+    method: str | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, kind={self.kind!r})"
@@ -65,31 +88,7 @@ def register(op: Op) -> Op:
 
 
 # ---------------------------------------------------------------- shape helpers
-def broadcast_shapes(name: str, *shapes: Shape) -> Shape:
-    """NumPy's broadcasting rule, with an error that names the op and every shape."""
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        listed = " and ".join(str(tuple(s)) for s in shapes)
-        raise ValueError(f"{name}: shapes {listed} cannot be broadcast together "
-                         "(aligned from the right, each dimension must match or be 1)") from None
-
-
-def normalize_axes(name: str, axis, ndim: int) -> tuple[int, ...]:
-    """`axis` (None, an int or a tuple of ints, negatives allowed) as sorted non-negative ints."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
-            raise ValueError(f"{name}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: repeated axis in {axis}")
-    return tuple(sorted(out))
-
-
+# (broadcasting, reduction axes, permutations and matmul shapes: `fastgrad.shapes`)
 def reduced_shape(shape: Shape, axes: tuple[int, ...], keepdims: bool) -> Shape:
     """Shape after reducing `axes`: those dimensions become 1 (keepdims) or disappear."""
     if keepdims:

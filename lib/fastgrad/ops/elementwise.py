@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
+from ..shapes import broadcast_shapes
 from . import _kernels as K
-from ._base import (Op, away_from_zero, broadcast_shapes, pick, positive, randn, register,
-                    sum_to_shape)
+from ._base import Op, away_from_zero, pick, positive, randn, register, sum_to_shape
 
 
 # ------------------------------------------------------------------ shape rules
@@ -24,7 +24,7 @@ def _same_shape(shape):
 
 def _binary_shape(name):
     def rule(a_shape, b_shape):
-        return broadcast_shapes(name, a_shape, b_shape)
+        return broadcast_shapes(a_shape, b_shape, name=name)
     return rule
 
 
@@ -85,13 +85,17 @@ def _div_backward(g, inputs, out):
 
 
 register(Op("add", "elementwise", lambda a, b: K.add(a, b), _add_backward,
-            _binary_shape("add"), _sample_binary, len(_BINARY_SHAPES), doc="a + b (broadcasting)"))
+            _binary_shape("add"), _sample_binary, len(_BINARY_SHAPES), doc="a + b (broadcasting)",
+            reference=np.add, method="__add__"))
 register(Op("sub", "elementwise", lambda a, b: K.sub(a, b), _sub_backward,
-            _binary_shape("sub"), _sample_binary, len(_BINARY_SHAPES), doc="a - b (broadcasting)"))
+            _binary_shape("sub"), _sample_binary, len(_BINARY_SHAPES), doc="a - b (broadcasting)",
+            reference=np.subtract, method="__sub__"))
 register(Op("mul", "elementwise", lambda a, b: K.mul(a, b), _mul_backward,
-            _binary_shape("mul"), _sample_binary, len(_BINARY_SHAPES), doc="a * b (broadcasting)"))
+            _binary_shape("mul"), _sample_binary, len(_BINARY_SHAPES), doc="a * b (broadcasting)",
+            reference=np.multiply, method="__mul__"))
 register(Op("div", "elementwise", lambda a, b: K.div(a, b), _div_backward,
-            _binary_shape("div"), _sample_div, len(_BINARY_SHAPES), doc="a / b (broadcasting)"))
+            _binary_shape("div"), _sample_div, len(_BINARY_SHAPES), doc="a / b (broadcasting)",
+            reference=np.divide, method="__truediv__"))
 
 
 # ------------------------------------------------------------------ unary ops
@@ -120,17 +124,20 @@ def _relu_backward(g, inputs, out):
 
 
 register(Op("neg", "elementwise", lambda a: K.neg(a), _neg_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="-a"))
+            _sample_unary, len(_UNARY_SHAPES), doc="-a", reference=np.negative, method="__neg__"))
 register(Op("exp", "elementwise", lambda a: K.exp(a), _exp_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="e**a"))
+            _sample_unary, len(_UNARY_SHAPES), doc="e**a", reference=np.exp, method="exp"))
 register(Op("log", "elementwise", lambda a: K.log(a), _log_backward, _same_shape,
-            _sample_positive, len(_UNARY_SHAPES), doc="natural log (inputs > 0)"))
+            _sample_positive, len(_UNARY_SHAPES), doc="natural log (inputs > 0)",
+            reference=np.log, method="log"))
 register(Op("tanh", "elementwise", lambda a: K.tanh(a), _tanh_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="tanh(a)"))
+            _sample_unary, len(_UNARY_SHAPES), doc="tanh(a)", reference=np.tanh, method="tanh"))
 register(Op("sigmoid", "elementwise", lambda a: K.sigmoid(a), _sigmoid_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="1 / (1 + e**-a)"))
+            _sample_unary, len(_UNARY_SHAPES), doc="1 / (1 + e**-a)",
+            reference=lambda a: 1 / (1 + np.exp(-a)), method="sigmoid"))
 register(Op("relu", "elementwise", lambda a: K.relu(a), _relu_backward, _same_shape,
-            _sample_kink, len(_UNARY_SHAPES), doc="max(a, 0); gradient 0 at a == 0"))
+            _sample_kink, len(_UNARY_SHAPES), doc="max(a, 0); gradient 0 at a == 0",
+            reference=lambda a: np.maximum(a, 0), method="relu"))
 
 
 # ------------------------------------------------------------ pow (scalar exponent)
@@ -158,7 +165,8 @@ def _sample_pow(rng, dtype, case=None):
 
 
 register(Op("pow", "elementwise", _pow_forward, _pow_backward, _pow_shape, _sample_pow, len(_EXPONENTS),
-            doc="a ** exponent, exponent a Python number (attr)"))
+            doc="a ** exponent, exponent a Python number (attr)",
+            reference=lambda a, exponent: np.power(a, exponent), method="__pow__"))
 
 
 # --------------------------------------------------------------------- gelu
@@ -180,9 +188,14 @@ def _gelu_backward(g, inputs, out):
     return (K.mul(g, 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du),)
 
 
+def _gelu_reference(a):
+    return 0.5 * a * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3)))
+
+
 register(Op("gelu", "elementwise", _gelu_forward, _gelu_backward, _same_shape,
             _sample_unary, len(_UNARY_SHAPES),
-            doc="GELU, tanh approximation (as GPT-2 and torch gelu(approximate='tanh'))"))
+            doc="GELU, tanh approximation (as GPT-2 and torch gelu(approximate='tanh'))",
+            reference=_gelu_reference, method="gelu"))
 
 
 # -------------------------------------------------------------------- where
@@ -199,7 +212,7 @@ def _where_backward(g, inputs, out):
 
 
 def _where_shape(cond_shape, a_shape, b_shape):
-    return broadcast_shapes("where", cond_shape, a_shape, b_shape)
+    return broadcast_shapes(cond_shape, a_shape, b_shape, name="where")
 
 
 _WHERE_SHAPES = [((3, 4), (3, 4), (3, 4)), ((3, 1), (4,), (3, 4)), ((4,), (3, 4), ())]
@@ -213,4 +226,5 @@ def _sample_where(rng, dtype, case=None):
 
 register(Op("where", "elementwise", _where_forward, _where_backward, _where_shape, _sample_where,
             len(_WHERE_SHAPES),
-            nondiff=(0,), doc="a where cond else b (cond boolean, no gradient; broadcasting)"))
+            nondiff=(0,), doc="a where cond else b (cond boolean, no gradient; broadcasting)",
+            reference=np.where, method="where"))

@@ -1,37 +1,38 @@
-"""Matrix multiply, batched with broadcasting over leading dimensions.
+"""Matrix multiply, batched with broadcasting over leading dimensions, 1-D operands
+as in NumPy and PyTorch.
 
 For C = A @ B:  dA = dC @ B^T  and  dB = A^T @ dC  (transpose = swap the last two
 axes). When a batch dimension was broadcast (one B shared by many A), its gradient
 is summed back with `sum_to_shape`, exactly as for a broadcast add. Both backward
 products run on chapter 03's matmul kernel, so backward costs about two forwards.
+
+A 1-D operand is a vector: `a` of shape (k,) acts as the matrix (1, k), `b` of shape
+(k,) as (k, 1), and the added axis is dropped from the result, so vector @ matrix is
+a vector and vector @ vector a 0-d scalar (`fastgrad.shapes.matmul_shape`). The
+backward promotes the same way: it views the vectors and the incoming gradient as
+matrices, applies the two formulas above and reshapes each gradient back.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..shapes import matmul_shape
 from . import _kernels as K
-from ._base import Op, broadcast_shapes, pick, randn, register, sum_to_shape
+from ._base import Op, pick, randn, register, sum_to_shape
 
 
 def _matmul_shape(a_shape, b_shape):
-    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
-    if len(a_shape) < 2 or len(b_shape) < 2:
-        raise ValueError(f"matmul: both operands need at least 2 dimensions; got shapes {a_shape} "
-                         f"and {b_shape} (reshape a vector to (1, n) or (n, 1))")
-    if a_shape[-1] != b_shape[-2]:
-        raise ValueError(f"matmul: inner dimensions differ: {a_shape} @ {b_shape} "
-                         f"({a_shape[-1]} != {b_shape[-2]})")
-    try:
-        batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
-    except ValueError:
-        raise ValueError(f"matmul: batch dimensions of {a_shape} and {b_shape} cannot be "
-                         "broadcast together") from None
-    return batch + (a_shape[-2], b_shape[-1])
+    return matmul_shape(a_shape, b_shape, name="matmul")
 
 
 def _swap_last(x):
     """The transpose of every matrix in a batch: swap the last two axes (a view)."""
     return np.swapaxes(x, -1, -2)
+
+
+def _as_matrices(a, b):
+    """Vectors promoted to matrices: a (k,) -> (1, k), b (k,) -> (k, 1) (views)."""
+    return (a[None, :] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
 
 
 def _matmul_forward(a, b):
@@ -40,13 +41,17 @@ def _matmul_forward(a, b):
 
 def _matmul_backward(g, inputs, out):
     a, b = inputs
-    ga = K.matmul(g, _swap_last(b))          # (..., n, m) @ (..., m, k) -> (..., n, k)
-    gb = K.matmul(_swap_last(a), g)          # (..., k, n) @ (..., n, m) -> (..., k, m)
-    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
+    a2, b2 = _as_matrices(a, b)
+    g2 = g.reshape(matmul_shape(a2.shape, b2.shape))   # put a vector's dropped axis back
+    ga = K.matmul(g2, _swap_last(b2))        # (..., n, m) @ (..., m, k) -> (..., n, k)
+    gb = K.matmul(_swap_last(a2), g2)        # (..., k, n) @ (..., n, m) -> (..., k, m)
+    return sum_to_shape(ga, a2.shape).reshape(a.shape), sum_to_shape(gb, b2.shape).reshape(b.shape)
 
 
 _MATMUL_SHAPES = [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((3, 4), (2, 4, 3)),
-                  ((2, 1, 3, 4), (3, 4, 2)), ((1, 1), (1, 3))]
+                  ((2, 1, 3, 4), (3, 4, 2)), ((1, 1), (1, 3)),
+                  ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)),          # vector @ matrix, matrix @ vector,
+                  ((2, 3, 4), (4,)), ((4,), (2, 4, 3))]                  # dot, and vectors with batches
 
 
 def _sample_matmul(rng, dtype, case=None):
@@ -56,4 +61,5 @@ def _sample_matmul(rng, dtype, case=None):
 
 register(Op("matmul", "matmul", _matmul_forward, _matmul_backward, _matmul_shape,
             _sample_matmul, len(_MATMUL_SHAPES),
-            doc="a @ b over the last two axes, batch dimensions broadcast"))
+            doc="a @ b over the last two axes, batch dimensions broadcast, 1-D operands as vectors",
+            reference=np.matmul, method="__matmul__"))

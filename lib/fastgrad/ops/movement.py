@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Op, broadcast_shapes, pick, randn, register, sum_to_shape
+from ..shapes import broadcast_shapes, check_permutation, normalize_axes
+from ._base import Op, pick, randn, register, sum_to_shape
 
 
 # -------------------------------------------------------------------- reshape
@@ -39,19 +40,16 @@ def _sample_reshape(rng, dtype, case=None):
 
 
 register(Op("reshape", "movement", _reshape_forward, _reshape_backward, _reshape_shape,
-            _sample_reshape, len(_RESHAPE_CASES), doc="same values, new shape (one -1 allowed)"))
+            _sample_reshape, len(_RESHAPE_CASES), doc="same values, new shape (one -1 allowed)",
+            reference=lambda a, new_shape: np.reshape(a, new_shape), method="reshape"))
 
 
 # -------------------------------------------------------------------- permute
-def _check_axes(shape, axes):
-    if sorted(int(a) % max(len(shape), 1) for a in axes) != list(range(len(shape))) \
-            or len(axes) != len(shape):
-        raise ValueError(f"permute: axes {tuple(axes)} are not a permutation of the "
-                         f"{len(shape)} axes of a tensor of shape {tuple(shape)}")
-
-
 def _permute_shape(shape, axes):
-    _check_axes(shape, axes)
+    try:
+        axes = check_permutation(axes, len(shape), "permute")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (a tensor of shape {tuple(shape)})") from None
     return tuple(shape[a] for a in axes)
 
 
@@ -60,7 +58,7 @@ def _permute_forward(a, axes):
 
 
 def _permute_backward(g, inputs, out, axes):
-    inverse = np.argsort([int(a) % max(g.ndim, 1) for a in axes])
+    inverse = np.argsort(check_permutation(axes, g.ndim))
     return (np.transpose(g, inverse),)
 
 
@@ -74,12 +72,13 @@ def _sample_permute(rng, dtype, case=None):
 
 register(Op("permute", "movement", _permute_forward, _permute_backward, _permute_shape,
             _sample_permute, len(_PERMUTE_CASES),
-            doc="reorder axes: output axis i is input axis axes[i] (np.transpose)"))
+            doc="reorder axes: output axis i is input axis axes[i] (np.transpose)",
+            reference=np.transpose, method="permute"))
 
 
 # --------------------------------------------------------------- broadcast_to
 def _broadcast_to_shape(shape, new_shape):
-    out = broadcast_shapes("broadcast_to", tuple(shape), tuple(new_shape))
+    out = broadcast_shapes(shape, new_shape, name="broadcast_to")
     if out != tuple(new_shape):
         raise ValueError(f"broadcast_to: cannot broadcast shape {tuple(shape)} to {tuple(new_shape)}")
     return out
@@ -103,7 +102,8 @@ def _sample_broadcast_to(rng, dtype, case=None):
 
 register(Op("broadcast_to", "movement", _broadcast_to_forward, _broadcast_to_backward,
             _broadcast_to_shape, _sample_broadcast_to, len(_BROADCAST_CASES),
-            doc="copy along new or size-1 dimensions (a read-only view)"))
+            doc="copy along new or size-1 dimensions (a read-only view)",
+            reference=lambda a, new_shape: np.broadcast_to(a, new_shape), method="broadcast_to"))
 
 
 # -------------------------------------------------------------------- getitem
@@ -153,7 +153,8 @@ def _sample_getitem(rng, dtype, case=None):
 
 register(Op("getitem", "movement", _getitem_forward, _getitem_backward, _getitem_shape,
             _sample_getitem, len(_GETITEM_CASES),
-            doc="a[index], basic indexing: ints, slices with steps, None, ..."))
+            doc="a[index], basic indexing: ints, slices with steps, None, ...",
+            reference=lambda a, index: a[index], method="__getitem__"))
 
 
 # ---------------------------------------------------------------- concatenate
@@ -163,9 +164,9 @@ def _concatenate_shape(*shapes, axis=0):
     ndim = len(shapes[0])
     if ndim == 0:
         raise ValueError("concatenate: cannot concatenate 0-d tensors")
-    ax = axis % ndim if -ndim <= axis < ndim else None
-    if ax is None:
-        raise ValueError(f"concatenate: axis {axis} is out of range for {ndim} dimensions")
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"concatenate: axis must be an int, got {axis!r}")
+    (ax,) = normalize_axes(axis, ndim, "concatenate")
     for s in shapes:
         if len(s) != ndim or any(n != m for i, (n, m) in enumerate(zip(s, shapes[0])) if i != ax):
             listed = ", ".join(str(tuple(t)) for t in shapes)
@@ -195,4 +196,5 @@ def _sample_concatenate(rng, dtype, case=None):
 
 register(Op("concatenate", "movement", _concatenate_forward, _concatenate_backward,
             _concatenate_shape, _sample_concatenate, len(_CONCATENATE_CASES),
-            doc="join any number of tensors along axis (all other dimensions equal)"))
+            doc="join any number of tensors along axis (all other dimensions equal)",
+            reference=lambda *arrays, axis=0: np.concatenate(arrays, axis=axis), method="concatenate"))

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..shapes import normalize_axes
 from . import _kernels as K
-from ._base import (Op, distinct, expand_reduced, normalize_axes, pick, randn, reduced_shape,
-                    register)
+from ._base import Op, distinct, expand_reduced, pick, randn, reduced_shape, register
 
 
 def _reduce_shape(name):
     def rule(shape, axis=None, keepdims=False):
-        return reduced_shape(tuple(shape), normalize_axes(name, axis, len(shape)), keepdims)
+        return reduced_shape(tuple(shape), normalize_axes(axis, len(shape), name), keepdims)
     return rule
 
 
@@ -33,17 +33,18 @@ def _sample_reduce(values):
 
 # ------------------------------------------------------------------------ sum
 def _sum_forward(a, axis=None, keepdims=False):
-    axes = normalize_axes("sum", axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, "sum")
     return np.asarray(K.sum(a, axis=axes, keepdims=keepdims), dtype=a.dtype)
 
 
 def _sum_backward(g, inputs, out, axis=None, keepdims=False):
     a = inputs[0]
-    return (expand_reduced(g, a.shape, normalize_axes("sum", axis, a.ndim)),)
+    return (expand_reduced(g, a.shape, normalize_axes(axis, a.ndim, "sum")),)
 
 
 register(Op("sum", "reduce", _sum_forward, _sum_backward, _reduce_shape("sum"),
-            _sample_reduce(randn), len(_REDUCE_CASES), doc="sum over axis (None = all), keepdims"))
+            _sample_reduce(randn), len(_REDUCE_CASES), doc="sum over axis (None = all), keepdims",
+            reference=np.sum, method="sum"))
 
 
 # ----------------------------------------------------------------------- mean
@@ -52,24 +53,25 @@ def _count(shape, axes):
 
 
 def _mean_forward(a, axis=None, keepdims=False):
-    axes = normalize_axes("mean", axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, "mean")
     total = np.asarray(K.sum(a, axis=axes, keepdims=keepdims), dtype=a.dtype)
     return total / a.dtype.type(_count(a.shape, axes))
 
 
 def _mean_backward(g, inputs, out, axis=None, keepdims=False):
     a = inputs[0]
-    axes = normalize_axes("mean", axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, "mean")
     return (expand_reduced(g / a.dtype.type(_count(a.shape, axes)), a.shape, axes),)
 
 
 register(Op("mean", "reduce", _mean_forward, _mean_backward, _reduce_shape("mean"),
-            _sample_reduce(randn), len(_REDUCE_CASES), doc="mean over axis (None = all), keepdims"))
+            _sample_reduce(randn), len(_REDUCE_CASES), doc="mean over axis (None = all), keepdims",
+            reference=np.mean, method="mean"))
 
 
 # ------------------------------------------------------------------------ max
 def _max_forward(a, axis=None, keepdims=False):
-    axes = normalize_axes("max", axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, "max")
     return np.asarray(K.max(a, axis=axes, keepdims=keepdims), dtype=a.dtype)
 
 
@@ -77,7 +79,7 @@ def _max_backward(g, inputs, out, axis=None, keepdims=False):
     """The gradient flows to the element(s) that won; ties share it equally
     (the choice of torch.amax; at a tie max is not differentiable anyway)."""
     a = inputs[0]
-    axes = normalize_axes("max", axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, "max")
     keep = reduced_shape(a.shape, axes, keepdims=True)
     winners = (a == out.reshape(keep)).astype(a.dtype)
     count = winners.sum(axis=axes, keepdims=True)
@@ -86,13 +88,14 @@ def _max_backward(g, inputs, out, axis=None, keepdims=False):
 
 register(Op("max", "reduce", _max_forward, _max_backward, _reduce_shape("max"),
             _sample_reduce(distinct), len(_REDUCE_CASES),
-            doc="max over axis (None = all), keepdims; ties share the gradient"))
+            doc="max over axis (None = all), keepdims; ties share the gradient",
+            reference=np.max, method="max"))
 
 
 # ------------------------------------------------------------ softmax family
 def _axis_shape(name):
     def rule(shape, axis=-1):
-        normalize_axes(name, axis, len(shape))      # raises for a bad axis
+        normalize_axes(axis, len(shape), name)      # raises for a bad axis
         return tuple(shape)
     return rule
 
@@ -120,6 +123,16 @@ def _log_softmax_backward(g, inputs, out, axis=-1):
     return (K.sub(g, K.mul(K.exp(out), K.sum(g, axis=axis, keepdims=True))),)
 
 
+def _softmax_reference(a, axis=-1):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax_reference(a, axis=-1):
+    shifted = a - a.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
 _SOFTMAX_CASES = [((3, 5), -1), ((3, 5), 0), ((2, 3, 4), 1), ((6,), 0)]
 
 
@@ -130,7 +143,9 @@ def _sample_softmax(rng, dtype, case=None):
 
 register(Op("softmax", "composite", _softmax_forward, _softmax_backward, _axis_shape("softmax"),
             _sample_softmax, len(_SOFTMAX_CASES),
-            doc="exp(a) / sum(exp(a)) along axis (max subtracted first)"))
+            doc="exp(a) / sum(exp(a)) along axis (max subtracted first)",
+            reference=_softmax_reference, method="softmax"))
 register(Op("log_softmax", "composite", _log_softmax_forward, _log_softmax_backward,
             _axis_shape("log_softmax"), _sample_softmax, len(_SOFTMAX_CASES),
-            doc="a - log(sum(exp(a))) along axis (max subtracted first)"))
+            doc="a - log(sum(exp(a))) along axis (max subtracted first)",
+            reference=_log_softmax_reference, method="log_softmax"))
