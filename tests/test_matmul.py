@@ -137,6 +137,9 @@ def test_bad_tile_parameters():
 
 
 def test_matmul_shape():
+    from fastgrad import shapes
+
+    assert mm.matmul_shape is shapes.matmul_shape   # one shape rule, shared with the ops
     assert mm.matmul_shape((2, 3), (3, 4)) == (2, 4)
     assert mm.matmul_shape((3,), (3, 4)) == (4,)
     assert mm.matmul_shape((5, 1, 2, 3), (4, 3, 6)) == (5, 4, 2, 6)
@@ -178,8 +181,19 @@ def test_packed_with_reused_scratch(dtype, m, k, n):
 def test_packed_scratch_too_small():
     a, b = rand((8, 8), np.float32), rand((8, 8), np.float32)
     small = mm.packing_buffers(a[:4], b)
-    with pytest.raises(ValueError, match="packing_buffers"):
+    with pytest.raises(ValueError, match=r"too small.*\(8, 8\) @ \(8, 8\).*packing_buffers"):
         mm.matmul_packed(a, b, scratch=small)
+    with pytest.raises(ValueError, match="wrong dtype"):
+        mm.matmul_packed(a, b, scratch=mm.packing_buffers(a.astype(np.float64), b.astype(np.float64)))
+    with pytest.raises(ValueError, match="packing_buffers"):
+        mm.matmul_packed(a, b, scratch=(np.empty(3), np.empty(3)))
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((5,), (5, 40)), ((7, 5), (5,)), ((5,), (5,)), ((2, 7, 5), (5, 3))])
+def test_packed_scratch_with_1d_and_batched_operands(a_shape, b_shape):
+    a, b = rand(a_shape, np.float64, 1), rand(b_shape, np.float64, 2)
+    scratch = mm.packing_buffers(a, b)
+    assert_matches(mm.matmul_packed(a, b, scratch=scratch), a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

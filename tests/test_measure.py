@@ -84,6 +84,23 @@ def test_comparison_ratio_math():
     assert repr(c) == table
 
 
+def test_comparison_table_columns_fit_long_names():
+    # A baseline name longer than any fixed column (notebook 03's allocation table) used to
+    # run its "vs ..." header into the min..max column.
+    c = Comparison({"kernel, reused buffers": Timing([1.01e-6, 1.04e-6], 1),
+                    "+ checks (scratch=, out=)": Timing([4.88e-6, 4.93e-6], 1), "x": Timing([3.6e-6], 1)},
+                   baseline="kernel, reused buffers", work=1e3, work_unit="GFLOP/s")
+    lines = c.table().splitlines()
+    header = lines[0]
+    assert len({len(line) for line in lines}) == 1          # every row as wide as the header
+    assert "  min..max  vs kernel, reused buffers  GFLOP/s" in header   # columns separated, none overlapping
+    vs_end = header.index("vs kernel, reused buffers") + len("vs kernel, reused buffers")
+    for line, ratio in zip(lines[1:], ("1.00x", "0.21x", "0.28x")):
+        assert line[:vs_end].endswith(ratio)                 # each speed-up right-aligned under its header
+    name_width = len("+ checks (scratch=, out=)")
+    assert all(line[name_width:name_width + 2] == "  " for line in lines)   # the name column fits its longest name
+
+
 def test_comparison_rejects_unknown_baseline():
     with pytest.raises(ValueError, match="'nope' is not one of"):
         Comparison({"a": Timing([1.0], 1)}, baseline="nope")
@@ -126,7 +143,7 @@ def test_plots_build_labelled_axes():
     assert ax.get_xscale() == "log" and "speed-up over a" in ax.get_ylabel()
     assert [line.get_ydata()[0] for line in ax.get_lines()[:2]] == [1.0, 2.0]
     ax = plot_sweep(results)
-    assert "seconds" in ax.get_ylabel()
+    assert "time per call" in ax.get_ylabel()
     ax = plot_speedups(results[10])
     assert "speed-up" in ax.get_ylabel()
     ax = plot_roofline(40.0, 200.0, [("triad", 1 / 12, 3.0), ("matmul", 50.0, 150.0)],
@@ -141,6 +158,127 @@ def test_plots_build_labelled_axes():
     with pytest.raises(ValueError):
         plot_sweep({})
     plt.close("all")
+
+
+def _drawn(ax):
+    ax.figure.canvas.draw()
+    return ax.figure.canvas.get_renderer()
+
+
+def _labels(axis):
+    """The texts of the labelled ticks inside the view."""
+    lo, hi = sorted(axis.get_view_interval())
+    return [t.get_text() for tick, t in zip(axis.get_majorticklocs(), axis.get_majorticklabels())
+            if lo <= tick <= hi and t.get_text()]
+
+
+def _data_points_in_display(ax):
+    points = []
+    for line in ax.get_lines():
+        xy = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+        if len(xy) > 2 or line.get_marker() not in (None, "None", ""):   # data series, not axhline/axvline
+            points.append(ax.transData.transform(xy))
+    return np.concatenate(points)
+
+
+def _sweep(speedups_by_name, sizes=(100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)):
+    return {n: Comparison({name: Timing([1e-6 / s[i]], 1) for name, s in speedups_by_name.items()},
+                          next(iter(speedups_by_name))) for i, n in enumerate(sizes)}
+
+
+@pytest.mark.parametrize("speedup", [True, False])
+def test_plot_sweep_ticks_are_plain_and_legend_covers_no_point(speedup):
+    # Speed-ups within one decade gave a log axis with one labelled tick and `4×10⁰`-style minor labels.
+    results = _sweep({"numpy, seed style": [1] * 6, "numpy out=": [1.3, 1.35, 1.4, 1.6, 1.4, 1.5],
+                      "numba loop (fused)": [3.2, 2.8, 2.4, 2.6, 2.3, 3.4]})
+    ax = plot_sweep(results, speedup=speedup)
+    renderer = _drawn(ax)
+    assert _labels(ax.xaxis) == ["100", "1000", "10k", "100k", "1M", "10M"]       # on the swept sizes
+    ylabels = _labels(ax.yaxis)
+    assert len(ylabels) >= 3
+    every = ylabels + [t.get_text() for t in ax.yaxis.get_minorticklabels()]
+    assert not any("×" in t or "$" in t or "^" in t for t in every), every
+    if speedup:
+        assert all(t.endswith("x") for t in ylabels) and "1x" in ylabels and "2x" in ylabels
+    else:
+        assert all(t.endswith(("s", "ms", "µs", "ns")) for t in ylabels)
+    legend = ax.get_legend().get_window_extent(renderer)
+    points = _data_points_in_display(ax)
+    assert len(points) == 18
+    inside = [(x, y) for x, y in points if legend.x0 <= x <= legend.x1 and legend.y0 <= y <= legend.y1]
+    assert not inside, f"the legend covers {len(inside)} data points"
+    axes_box = ax.get_window_extent(renderer)
+    assert axes_box.y0 <= legend.y0 and legend.y1 <= axes_box.y1     # inside the axes, above the lines
+    plt.close("all")
+
+
+def test_plot_sweep_shared_axes_keep_every_point_visible_and_uncovered():
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    small = _sweep({"scalar": [1] * 4, "simd": [1.1, 3, 6, 7], "numpy": [0.5, 2, 5, 6]}, sizes=(10, 100, 1000, 10_000))
+    large = _sweep({"scalar": [1] * 4, "simd": [1.2, 4, 9, 30], "numpy": [0.4, 2, 6, 20]},
+                   sizes=(10, 100, 1000, 10_000))
+    for ax, res in zip(axes, (small, large)):
+        plot_sweep(res, ax=ax, speedup=True)
+    fig.tight_layout()
+    renderer = _drawn(axes[0])
+    for ax in axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        box = ax.get_window_extent(renderer)
+        for x, y in _data_points_in_display(ax):
+            assert box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1            # nothing clipped by sharey
+            assert not (legend.x0 <= x <= legend.x1 and legend.y0 <= y <= legend.y1)
+    plt.close("all")
+
+
+def test_plot_speedups_long_names_do_not_overlap_and_labels_stay_inside():
+    c = Comparison({"numba scalar": Timing([1e-3], 1), "numba SIMD": Timing([2.5e-4], 1),
+                    "threaded": Timing([1.4e-4], 1), "numpy": Timing([2.6e-4], 1),
+                    "numpy out= (reused buffer)": Timing([2e-4], 1)}, "numba scalar")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    for ax, log in zip(axes.flat, (None, True, False, None)):
+        plot_speedups(c, ax=ax, title="a + b", log=log)
+    fig.tight_layout()
+    renderer = _drawn(axes[0, 0])
+    for ax in axes.flat:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+        assert len(boxes) == 5
+        for left, right in zip(boxes, boxes[1:]):
+            assert left.x1 < right.x0, "x tick labels overlap"
+        box = ax.get_window_extent(renderer)
+        for text in ax.texts:                                             # the "4x" labels above the bars
+            t = text.get_window_extent(renderer)
+            assert box.y0 <= t.y0 and t.y1 <= box.y1
+        assert all(t.endswith("x") for t in _labels(ax.yaxis))
+    assert "10x" in _labels(axes[0, 1].yaxis) and len(_labels(axes[0, 1].yaxis)) >= 3  # log=True: 1x, 2x, 5x, 10x
+    assert axes[0, 0].get_yscale() == "linear" and axes[0, 1].get_yscale() == "log"
+    wide = Comparison({"python": Timing([1.0], 1), "numba": Timing([1e-3], 1)}, "python")
+    assert plot_speedups(wide).get_yscale() == "log"                      # auto: log beyond 30x
+    plt.close("all")
+
+
+def test_plot_roofline_legend_outside_and_plain_ticks():
+    ax = plot_roofline(20.0, 150.0, [("triad", 1 / 12, 1.5), ("a long name for a kernel (f32, 1e7)", 1 / 12, 1.6),
+                                     ("matmul", 40.0, 90.0)], extra_roofs=[("in cache", 120.0)])
+    renderer = _drawn(ax)
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x0 >= ax.get_window_extent(renderer).x1            # outside, right of the axes
+    assert legend.x1 <= ax.figure.bbox.x1 + 1                        # and inside the figure
+    for axis in (ax.xaxis, ax.yaxis):
+        labels = _labels(axis)
+        assert len(labels) >= 3 and not any("$" in t or "×" in t for t in labels), labels
+    assert "0.1" in _labels(ax.xaxis) and "100" in _labels(ax.yaxis)
+    assert any("ridge point" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close("all")
+
+
+def test_nice_log_ticks():
+    from fastgrad.measure.plots import _nice_log_ticks
+
+    assert _nice_log_ticks(0.01, 300) == [0.01, 0.1, 1, 10, 100]
+    assert _nice_log_ticks(0.3, 20) == [0.5, 1, 2, 5, 10, 20]
+    assert _nice_log_ticks(0.8, 3.5) == [0.8, 1, 1.5, 2, 3]
+    assert len(_nice_log_ticks(1.02, 1.08)) >= 3
+    assert len(_nice_log_ticks(1e-12, 1e12)) <= 8
 
 
 def test_bandwidth_and_gemm_on_tiny_sizes():

@@ -14,7 +14,7 @@ def speedup_explorer(impls: dict[str, Callable] | Callable[..., dict[str, Callab
                      make_args: Callable[..., tuple], *, min_size: int = 100, max_size: int = 10**7,
                      default_size: int = 10**6, dtypes: Sequence[str] = ("float32", "float64"),
                      choices: dict[str, Sequence] | None = None, baseline: str | None = None,
-                     points: int = 6, repeats: int = 5, speedup: bool = True, xlabel: str = "elements",
+                     points: int = 6, repeats: int = 5, speedup: bool = True, xlabel: str = "array size (elements)",
                      run: bool = True):
     """A UI that measures implementations over a range of sizes and redraws a plot.
 

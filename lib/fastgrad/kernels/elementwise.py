@@ -14,9 +14,15 @@ Why it is fast. Every call picks one of three loops:
 2. strided/broadcasting path: anything else (transposes, step slices, a row vector
    added to a matrix). Inputs are broadcast with `np.broadcast_to` (stride 0 along a
    broadcast axis, no copy) and walked with their own strides.
-3. threaded: either path above `PARALLEL_THRESHOLD` output elements uses `prange`,
-   splitting the work across cores. Below it, waking the threads costs more than it
-   saves; chapter 02's notebook measures where the crossover is on your machine.
+3. threaded: either path above `PARALLEL_THRESHOLD` output elements runs the same loop
+   compiled with `parallel=True`, which splits its `prange` across cores. Below it,
+   waking the threads costs more than it saves; chapter 02's notebook measures where
+   the crossover is on your machine.
+
+Each loop is written once, with `prange`, and compiled twice (`_serial_and_parallel`):
+without `parallel=True` a `prange` is a plain `range`, and the serial build has the same
+machine code as a loop written with `range` (the same packed SIMD instructions; measured
+when the two copies were merged).
 
 One kernel serves all the ops of its kind: the op is an integer code tested
 *outside* the hot loop, so each branch holds a simple loop that vectorises on its
@@ -26,10 +32,14 @@ from __future__ import annotations
 
 import builtins
 import math
+import types
+from typing import Callable, NamedTuple
 
 import numba
 import numpy as np
 from numba import prange
+
+from ..shapes import FLOAT_DTYPES, as_shape, broadcast_shapes, normalize_axes
 
 __all__ = ["PARALLEL_THRESHOLD", "add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid",
            "relu", "fma", "sum", "max", "sum_to_shape"]
@@ -41,38 +51,44 @@ __all__ = ["PARALLEL_THRESHOLD", "add", "sub", "mul", "div", "neg", "exp", "log"
 #: same ~250-400 KB of data). Set it to what you measure on yours.
 PARALLEL_THRESHOLD = 100_000
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 # Op codes, shared by the Python wrappers and the kernels.
 ADD, SUB, MUL, DIV = 0, 1, 2, 3
 NEG, EXP, LOG, TANH, SIGMOID, RELU = 0, 1, 2, 3, 4, 5
 
 
 # --------------------------------------------------------------------------- kernels
-# Contiguous 1-D kernels: one flat loop per op. No fastmath: elementwise ops do not
-# reassociate anything, so the plain loop already vectorises bit-exactly.
 # error_model="numpy" everywhere: x / 0 gives inf (IEEE, as in NumPy) instead of
 # Python's ZeroDivisionError, whose per-element check would stop vectorisation.
 
-@numba.njit(cache=True, error_model="numpy")
+class Kernels(NamedTuple):
+    """One loop body compiled twice: on one thread, and threaded over its `prange`."""
+
+    serial: Callable
+    parallel: Callable
+
+
+def _serial_and_parallel(**options):
+    """Decorator: compile a loop body written with `prange` both ways, as a `Kernels` pair.
+
+    The threaded build compiles a copy of the function under another name: Numba's
+    on-disk cache is keyed by the function's name and bytecode but not by its compile
+    options (numba issue #6845), so two builds of one function would share one cache
+    entry, and the "parallel" one would load the serial machine code.
+    """
+    def compile_twice(body):
+        twin = types.FunctionType(body.__code__, body.__globals__, body.__name__ + "_parallel",
+                                  body.__defaults__, body.__closure__)
+        twin.__qualname__ = body.__qualname__ + "_parallel"
+        return Kernels(numba.njit(cache=True, error_model="numpy", **options)(body),
+                       numba.njit(cache=True, error_model="numpy", parallel=True, **options)(twin))
+    return compile_twice
+
+
+# Contiguous 1-D kernels: one flat loop per op. No fastmath: elementwise ops do not
+# reassociate anything, so the plain loop already vectorises bit-exactly.
+
+@_serial_and_parallel()
 def _binary_flat(op, a, b, out):
-    n = out.shape[0]
-    if op == ADD:
-        for i in range(n):
-            out[i] = a[i] + b[i]
-    elif op == SUB:
-        for i in range(n):
-            out[i] = a[i] - b[i]
-    elif op == MUL:
-        for i in range(n):
-            out[i] = a[i] * b[i]
-    else:
-        for i in range(n):
-            out[i] = a[i] / b[i]
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _binary_flat_parallel(op, a, b, out):
     n = out.shape[0]
     if op == ADD:
         for i in prange(n):
@@ -99,19 +115,11 @@ def _binary_scalar(op, x, y):
     return x / y
 
 
-@numba.njit(cache=True, error_model="numpy")
+# Strided kernels: arrays have ndim >= 2; the threads split axis 0, then every index of
+# the middle axes is visited and the last axis is the inner loop.
+
+@_serial_and_parallel()
 def _binary_strided(op, a, b, out):
-    # Arrays have ndim >= 2: loop over axis 0, every index of the middle axes, then the last axis.
-    for i in range(out.shape[0]):
-        ai, bi, oi = a[i], b[i], out[i]
-        for idx in np.ndindex(oi.shape[:-1]):
-            ra, rb, ro = ai[idx], bi[idx], oi[idx]
-            for j in range(ro.shape[0]):
-                ro[j] = _binary_scalar(op, ra[j], rb[j])
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _binary_strided_parallel(op, a, b, out):
     for i in prange(out.shape[0]):
         ai, bi, oi = a[i], b[i], out[i]
         for idx in np.ndindex(oi.shape[:-1]):
@@ -136,41 +144,25 @@ def _unary_scalar(op, x):
     return 0.0 if x < 0 else x        # RELU; NaN stays NaN, as with np.maximum(x, 0)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@_serial_and_parallel()
 def _unary_flat(op, a, out):
     n = out.shape[0]
     if op == NEG:
-        for i in range(n):
+        for i in prange(n):
             out[i] = -a[i]
     elif op == RELU:
-        for i in range(n):
+        for i in prange(n):
             if a[i] < 0:
                 out[i] = 0
             else:
                 out[i] = a[i]
     else:  # transcendental functions: vectorised only when Numba finds Intel's SVML
-        for i in range(n):
+        for i in prange(n):
             out[i] = _unary_scalar(op, a[i])
 
 
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _unary_flat_parallel(op, a, out):
-    for i in prange(out.shape[0]):
-        out[i] = _unary_scalar(op, a[i])
-
-
-@numba.njit(cache=True, error_model="numpy")
+@_serial_and_parallel()
 def _unary_strided(op, a, out):
-    for i in range(out.shape[0]):
-        ai, oi = a[i], out[i]
-        for idx in np.ndindex(oi.shape[:-1]):
-            ra, ro = ai[idx], oi[idx]
-            for j in range(ro.shape[0]):
-                ro[j] = _unary_scalar(op, ra[j])
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True)
-def _unary_strided_parallel(op, a, out):
     for i in prange(out.shape[0]):
         ai, oi = a[i], out[i]
         for idx in np.ndindex(oi.shape[:-1]):
@@ -182,30 +174,15 @@ def _unary_strided_parallel(op, a, out):
 # fma: fastmath "contract" lets LLVM emit one fused multiply-add instruction (one
 # rounding instead of two). That changes the last bit of some results, towards the
 # exact value; nothing is reordered, so it is harmless.
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+
+@_serial_and_parallel(fastmath={"contract"})
 def _fma_flat(a, b, c, out):
-    for i in range(out.shape[0]):
-        out[i] = a[i] * b[i] + c[i]
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True, fastmath={"contract"})
-def _fma_flat_parallel(a, b, c, out):
     for i in prange(out.shape[0]):
         out[i] = a[i] * b[i] + c[i]
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@_serial_and_parallel(fastmath={"contract"})
 def _fma_strided(a, b, c, out):
-    for i in range(out.shape[0]):
-        ai, bi, ci, oi = a[i], b[i], c[i], out[i]
-        for idx in np.ndindex(oi.shape[:-1]):
-            ra, rb, rc, ro = ai[idx], bi[idx], ci[idx], oi[idx]
-            for j in range(ro.shape[0]):
-                ro[j] = ra[j] * rb[j] + rc[j]
-
-
-@numba.njit(cache=True, error_model="numpy", parallel=True, fastmath={"contract"})
-def _fma_strided_parallel(a, b, c, out):
     for i in prange(out.shape[0]):
         ai, bi, ci, oi = a[i], b[i], c[i], out[i]
         for idx in np.ndindex(oi.shape[:-1]):
@@ -214,7 +191,7 @@ def _fma_strided_parallel(a, b, c, out):
                 ro[j] = ra[j] * rb[j] + rc[j]
 
 
-# Reductions work on a 3-D view (outer, reduced, inner) of the input.
+# Reductions work on a 3-D view (outer, reduced, inner) of the input, on one thread.
 # Sums use fastmath "reassoc": the compiler may keep several partial sums (one per
 # SIMD lane) and add them at the end. That changes the rounding order only, which is
 # harmless for a sum (NumPy's pairwise summation uses yet another order).
@@ -271,7 +248,7 @@ def _is_scalar(x) -> bool:
 def _operands(name: str, *xs) -> list[np.ndarray]:
     """Arrays of one float dtype: scalars and 0-d arrays take the dtype of the others."""
     first = xs[0]
-    if (type(first) is np.ndarray and first.dtype in FLOATS
+    if (type(first) is np.ndarray and first.dtype in FLOAT_DTYPES
             and all(type(x) is np.ndarray and x.dtype == first.dtype for x in xs)):
         return list(xs)                      # the common case, checked in a few hundred ns
     for x in xs:
@@ -284,20 +261,9 @@ def _operands(name: str, *xs) -> list[np.ndarray]:
         raise TypeError(f"{name}: dtypes differ: {' and '.join(map(str, dtypes))} "
                         f"(convert one with .astype() first)")
     dtype = dtypes[0]
-    if dtype not in FLOATS:
+    if dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: fastgrad kernels support float32 and float64, got {dtype}")
     return [np.asarray(x, dtype=dtype) if _is_scalar(x) else x for x in xs]
-
-
-def _broadcast_shape(name: str, *xs) -> tuple[int, ...]:
-    shape = xs[0].shape
-    if all(x.shape == shape for x in xs):
-        return shape
-    try:
-        return tuple(np.broadcast_shapes(*(x.shape for x in xs)))
-    except ValueError:
-        shapes = " and ".join(str(x.shape) for x in xs)
-        raise ValueError(f"{name}: shapes {shapes} cannot be broadcast together") from None
 
 
 def _output(name: str, out, shape, dtype) -> np.ndarray:
@@ -323,22 +289,16 @@ def _unaliased(x: np.ndarray, out: np.ndarray) -> np.ndarray:
     return x if same else x.copy()
 
 
-def _fast(out: np.ndarray, *xs) -> bool:
-    """Contiguous fast path: every operand C-contiguous with the output's shape."""
-    return out.flags.c_contiguous and all(x.shape == out.shape and x.flags.c_contiguous for x in xs)
+def _flat(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous array as 1-D (a view)."""
+    return x if x.ndim == 1 else x.reshape(-1)
 
 
 def _strided_views(out: np.ndarray, *xs) -> list[np.ndarray]:
     """Inputs broadcast to out's shape (stride 0, no copy), everything at least 2-D."""
-    views = [np.broadcast_to(x, out.shape) for x in xs] + [out]
+    views = [x if x.shape == out.shape else np.broadcast_to(x, out.shape) for x in xs] + [out]
     extra = (None,) * builtins.max(0, 2 - out.ndim)   # leading length-1 axes, always a view
     return [v[extra] for v in views]
-
-
-# --------------------------------------------------------------------------- binary
-def _flat(x: np.ndarray) -> np.ndarray:
-    """A C-contiguous array as 1-D (a view)."""
-    return x if x.ndim == 1 else x.reshape(-1)
 
 
 def _quick(a, b, out) -> bool:
@@ -346,7 +306,7 @@ def _quick(a, b, out) -> bool:
     one shape and float dtype, and `out` absent or the same (not partially overlapping).
     For small arrays these checks are most of the time of a call."""
     if not (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
-            and a.dtype in FLOATS and a.flags.c_contiguous and b.flags.c_contiguous):
+            and a.dtype in FLOAT_DTYPES and a.flags.c_contiguous and b.flags.c_contiguous):
         return False
     if out is None:
         return True
@@ -356,30 +316,39 @@ def _quick(a, b, out) -> bool:
             and (out is b or not np.may_share_memory(b, out)))
 
 
+def _pick(kernels: Kernels, size: int):
+    return kernels.parallel if size >= PARALLEL_THRESHOLD else kernels.serial
+
+
+def _general(name: str, flat: Kernels, strided: Kernels, op: tuple, xs, out):
+    """Any operands: check them, broadcast, check `out`, then the flat or the strided loop.
+    `op` is the op code the kernel takes first, as a 1-tuple (empty for fma)."""
+    xs = _operands(name, *xs)
+    shape = xs[0].shape
+    if any(x.shape != shape for x in xs):
+        shape = broadcast_shapes(*(x.shape for x in xs), name=name)
+    if out is not None:
+        out = _output(name, out, shape, xs[0].dtype)
+        xs = [_unaliased(x, out) for x in xs]
+    else:
+        out = np.empty(shape, xs[0].dtype)
+    if out.size == 0:
+        return out
+    if out.flags.c_contiguous and all(x.shape == shape and x.flags.c_contiguous for x in xs):
+        _pick(flat, out.size)(*op, *map(_flat, xs), _flat(out))
+    else:
+        _pick(strided, out.size)(*op, *_strided_views(out, *xs))
+    return out
+
+
+# --------------------------------------------------------------------------- binary
 def _binary(name: str, op: int, a, b, out):
     if _quick(a, b, out):
         if out is None:
             out = np.empty(a.shape, a.dtype)
-        kernel = _binary_flat_parallel if a.size >= PARALLEL_THRESHOLD else _binary_flat
-        kernel(op, _flat(a), _flat(b), _flat(out))
+        _pick(_binary_flat, a.size)(op, _flat(a), _flat(b), _flat(out))
         return out
-    a, b = _operands(name, a, b)
-    shape = _broadcast_shape(name, a, b)
-    if out is not None:
-        out = _output(name, out, shape, a.dtype)
-        a, b = _unaliased(a, out), _unaliased(b, out)
-    else:
-        out = np.empty(shape, a.dtype)
-    if out.size == 0:
-        return out
-    parallel = out.size >= PARALLEL_THRESHOLD
-    if _fast(out, a, b):
-        kernel = _binary_flat_parallel if parallel else _binary_flat
-        kernel(op, _flat(a), _flat(b), _flat(out))
-    else:
-        kernel = _binary_strided_parallel if parallel else _binary_strided
-        kernel(op, *_strided_views(out, a, b))
-    return out
+    return _general(name, _binary_flat, _binary_strided, (op,), (a, b), out)
 
 
 def add(a, b, out=None):
@@ -408,25 +377,9 @@ def _unary(name: str, op: int, a, out):
     if _quick(a, a, out):
         if out is None:
             out = np.empty(a.shape, a.dtype)
-        kernel = _unary_flat_parallel if a.size >= PARALLEL_THRESHOLD else _unary_flat
-        kernel(op, _flat(a), _flat(out))
+        _pick(_unary_flat, a.size)(op, _flat(a), _flat(out))
         return out
-    (a,) = _operands(name, a)
-    if out is not None:
-        out = _output(name, out, a.shape, a.dtype)
-        a = _unaliased(a, out)
-    else:
-        out = np.empty(a.shape, a.dtype)
-    if out.size == 0:
-        return out
-    parallel = out.size >= PARALLEL_THRESHOLD
-    if _fast(out, a):
-        kernel = _unary_flat_parallel if parallel else _unary_flat
-        kernel(op, _flat(a), _flat(out))
-    else:
-        kernel = _unary_strided_parallel if parallel else _unary_strided
-        kernel(op, *_strided_views(out, a))
-    return out
+    return _general(name, _unary_flat, _unary_strided, (op,), (a,), out)
 
 
 def neg(a, out=None):
@@ -470,46 +423,12 @@ def fma(a, b, c, out=None):
     if _quick(a, b, out) and _quick(a, c, out):
         if out is None:
             out = np.empty(a.shape, a.dtype)
-        kernel = _fma_flat_parallel if a.size >= PARALLEL_THRESHOLD else _fma_flat
-        kernel(_flat(a), _flat(b), _flat(c), _flat(out))
+        _pick(_fma_flat, a.size)(_flat(a), _flat(b), _flat(c), _flat(out))
         return out
-    a, b, c = _operands("fma", a, b, c)
-    shape = _broadcast_shape("fma", a, b, c)
-    if out is not None:
-        out = _output("fma", out, shape, a.dtype)
-        a, b, c = (_unaliased(x, out) for x in (a, b, c))
-    else:
-        out = np.empty(shape, a.dtype)
-    if out.size == 0:
-        return out
-    parallel = out.size >= PARALLEL_THRESHOLD
-    if _fast(out, a, b, c):
-        kernel = _fma_flat_parallel if parallel else _fma_flat
-        kernel(_flat(a), _flat(b), _flat(c), _flat(out))
-    else:
-        kernel = _fma_strided_parallel if parallel else _fma_strided
-        kernel(*_strided_views(out, a, b, c))
-    return out
+    return _general("fma", _fma_flat, _fma_strided, (), (a, b, c), out)
 
 
 # --------------------------------------------------------------------------- reductions
-def _axes(name: str, axis, ndim: int) -> tuple[int, ...]:
-    """Normalise None / int / negative int / tuple into sorted distinct axes."""
-    if axis is None:
-        return tuple(range(ndim))
-    raw = axis if isinstance(axis, tuple) else (axis,)
-    axes = []
-    for ax in raw:
-        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
-            raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, got {axis!r}")
-        if not -ndim <= ax < ndim:
-            raise np.exceptions.AxisError(f"{name}: axis {ax} is out of bounds for an array of {ndim} dimensions")
-        axes.append(int(ax) % ndim)
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(axes))
-
-
 def _reduce_axis(x: np.ndarray, ax: int, last_kernel, middle_kernel) -> np.ndarray:
     """Reduce one axis of `x`, keeping it with length 1."""
     outer = math.prod(x.shape[:ax])
@@ -527,7 +446,7 @@ def _reduce_axis(x: np.ndarray, ax: int, last_kernel, middle_kernel) -> np.ndarr
 
 def _reduce(name: str, a, axis, keepdims, last_kernel, middle_kernel, empty_ok: bool):
     (a,) = _operands(name, a)
-    axes = _axes(name, axis, a.ndim)
+    axes = normalize_axes(axis, a.ndim, name=name)
     if not empty_ok and builtins.any(a.shape[ax] == 0 for ax in axes):
         raise ValueError(f"{name}: cannot reduce an empty axis of an array of shape {a.shape} (no identity)")
     result = a
@@ -563,12 +482,12 @@ def sum_to_shape(a, shape) -> np.ndarray:
     not. Example: a of shape (4, 3, 5) to (3, 1) sums axis 0 and axis 2.
     """
     (a,) = _operands("sum_to_shape", a)
-    shape = tuple(int(n) for n in shape)
+    shape = as_shape(shape)
     try:
-        ok = tuple(np.broadcast_shapes(shape, a.shape)) == a.shape
+        ok = len(shape) <= a.ndim and broadcast_shapes(shape, a.shape) == a.shape
     except ValueError:
         ok = False
-    if not ok or len(shape) > a.ndim:
+    if not ok:
         raise ValueError(f"sum_to_shape: shape {shape} does not broadcast to the array's shape {a.shape}")
     lead = a.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)

@@ -30,49 +30,22 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..shapes import FLOAT_DTYPES, matmul_shape
 from .elementwise import _output  # the same out= checks as the elementwise kernels
 
 __all__ = ["matmul", "matmul_naive", "matmul_ikj", "matmul_tiled", "matmul_packed", "matmul_parallel",
            "bmm", "matmul_shape", "packing_buffers"]
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 # ---------------------------------------------------------------------------------------
-# Shapes, dtypes and `out=`: one place for the checks every kernel shares.
-
-
-def matmul_shape(a_shape: tuple, b_shape: tuple) -> tuple:
-    """The shape of `a @ b` for these operand shapes (NumPy's rules), or ValueError.
-
-    1-D operands are promoted (a: (k,) -> (1, k), b: (k,) -> (k, 1)) and the added
-    dimension is removed from the result.
-    """
-    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
-    if len(a_shape) == 0 or len(b_shape) == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a_shape} and {b_shape}")
-    a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
-    b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
-    if a2[-1] != b2[-2]:
-        raise ValueError(f"matmul: inner dimensions differ: a has shape {a_shape} (k={a2[-1]}), "
-                         f"b has shape {b_shape} (k={b2[-2]})")
-    try:
-        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch dimensions {a2[:-2]} and {b2[:-2]} of shapes {a_shape} and "
-                         f"{b_shape} cannot be broadcast together") from None
-    shape = batch + (a2[-2], b2[-1])
-    if len(a_shape) == 1:
-        shape = shape[:-2] + shape[-1:]
-    if len(b_shape) == 1:
-        shape = shape[:-1]
-    return shape
+# Shapes, dtypes and `out=`: one place for the checks every kernel shares. The shape rule
+# is fastgrad.shapes.matmul_shape (NumPy's, 1-D operands included), re-exported here.
 
 
 def _check_dtypes(a: np.ndarray, b: np.ndarray) -> np.dtype:
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: dtypes differ: a is {a.dtype} with shape {a.shape}, b is {b.dtype} with "
                         f"shape {b.shape}; convert one with .astype()")
-    if a.dtype not in _FLOATS:
+    if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"matmul: only float32 and float64 are supported, got {a.dtype} (shapes {a.shape} "
                         f"and {b.shape})")
     return a.dtype
@@ -81,7 +54,10 @@ def _check_dtypes(a: np.ndarray, b: np.ndarray) -> np.dtype:
 def _prepare(a, b, out):
     """Validate; return (a, b, out, out2) where out2 is `out` viewed with 1-D operands promoted."""
     a, b = np.asarray(a), np.asarray(b)
-    shape = matmul_shape(a.shape, b.shape)
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:
+        shape = (a.shape[0], b.shape[1])  # the common case, without the general rule's cost
+    else:
+        shape = matmul_shape(a.shape, b.shape)
     dtype = _check_dtypes(a, b)
     if out is None:
         out = np.empty(shape, dtype)
@@ -112,10 +88,11 @@ def _batches(a: np.ndarray, b: np.ndarray, out2: np.ndarray):
 
 def _run(kernel, a, b, out, *params):
     """Validate, handle 1-D / batched / `out=`, and call `kernel(a2, b2, c2, *params)` per matrix."""
+    given = out is not None
     a, b, out, out2 = _prepare(a, b, out)
     # A kernel writes C while it still reads A and B: compute into a fresh array if they overlap.
     target = out2
-    if np.may_share_memory(out2, a) or np.may_share_memory(out2, b):
+    if given and (np.may_share_memory(out2, a) or np.may_share_memory(out2, b)):
         target = np.empty(out2.shape, out2.dtype)
     if target.ndim == 2 and a.ndim == 2 and b.ndim == 2:
         kernel(a, b, target, *params)
@@ -356,7 +333,9 @@ def packing_buffers(a, b, kc: int = 256, nc: int = 128) -> tuple[np.ndarray, np.
     strips. Sized for 2-D a (m, k) and b (k, n).
     """
     a, b = np.asarray(a), np.asarray(b)
-    a_shape, b_shape = _buffer_shapes(a.shape[-2], a.shape[-1], b.shape[-1], int(kc), int(nc))
+    m = a.shape[-2] if a.ndim > 1 else 1   # a 1-D operand is one row (a) or one column (b)
+    n = b.shape[-1] if b.ndim > 1 else 1
+    a_shape, b_shape = _buffer_shapes(m, a.shape[-1], n, int(kc), int(nc))
     return np.empty(a_shape, a.dtype), np.empty(b_shape, a.dtype)
 
 
@@ -375,14 +354,28 @@ def matmul_packed(a, b, out=None, kc: int = 256, nc: int = 128, scratch=None):
         raise ValueError(f"matmul_packed: kc and nc must be >= 1, got kc={kc}, nc={nc}")
     if scratch is None:
         return _run(_packed_kernel, a, b, out, kc, nc)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim and b.ndim:  # (a 0-d operand: _run raises the shape error)
+        scratch = _checked_scratch(scratch, a, b, kc, nc)
+    return _run(_packed_into, a, b, out, kc, nc, *scratch)
+
+
+def _checked_scratch(scratch, a: np.ndarray, b: np.ndarray, kc: int, nc: int):
+    """`scratch` as (ap, bp) if both are large enough for a @ b at these kc, nc and of a's
+    dtype, else a ValueError. Cheap (a few comparisons): reusing buffers must not cost
+    more in checks than allocating them would."""
     ap, bp = scratch
-    a_arr, b_arr = np.asarray(a), np.asarray(b)
-    need = _buffer_shapes(a_arr.shape[-2], a_arr.shape[-1], b_arr.shape[-1], kc, nc)
-    if (ap.ndim != 3 or bp.ndim != 3 or any(h < w for h, w in zip(ap.shape + bp.shape, need[0] + need[1]))
-            or ap.shape[2] != MR or bp.shape[2] != NR or ap.dtype != a_arr.dtype or bp.dtype != a_arr.dtype):
-        raise ValueError(f"matmul_packed: scratch buffers {ap.shape}, {bp.shape} are too small or of the wrong "
-                         f"dtype for kc={kc}, nc={nc}; make them with packing_buffers(a, b, kc, nc)")
-    return _run(_packed_into, a, b, out, kc, nc, ap, bp)
+    m = a.shape[-2] if a.ndim > 1 else 1
+    n = b.shape[-1] if b.ndim > 1 else 1
+    (sa, ka, _), (sb, kb, _) = _buffer_shapes(m, a.shape[-1], n, kc, nc)
+    if not (isinstance(ap, np.ndarray) and isinstance(bp, np.ndarray) and ap.ndim == 3 and bp.ndim == 3
+            and ap.dtype == a.dtype and bp.dtype == a.dtype and ap.shape[2] == MR and bp.shape[2] == NR
+            and ap.shape[0] >= sa and ap.shape[1] >= ka and bp.shape[0] >= sb and bp.shape[1] >= kb):
+        shapes = [getattr(x, "shape", type(x).__name__) for x in (ap, bp)]
+        raise ValueError(f"matmul_packed: scratch buffers {shapes[0]}, {shapes[1]} are too small or of the wrong "
+                         f"dtype for {a.shape} @ {b.shape} ({a.dtype}) with kc={kc}, nc={nc}; need at least "
+                         f"{(sa, ka, MR)} and {(sb, kb, NR)}: make them with packing_buffers(a, b, kc, nc)")
+    return ap, bp
 
 
 # ---------------------------------------------------------------------------------------
@@ -453,9 +446,10 @@ def bmm(a, b, out=None):
     not copied. Measured, it is at best level with np.matmul, on batches of very small
     matrices (4 x 4); the production `matmul` uses np.matmul.
     """
+    given = out is not None
     a, b, out, out2 = _prepare(a, b, out)
     target = out2
-    if np.may_share_memory(out2, a) or np.may_share_memory(out2, b):
+    if given and (np.may_share_memory(out2, a) or np.may_share_memory(out2, b)):
         target = np.empty(out2.shape, out2.dtype)
     a3, b3, c3, ia, ib = _batches(a, b, target)
     if c3.size:
@@ -492,7 +486,7 @@ def matmul(a, b, out=None):
     through `np.matmul`. Errors name both shapes (ValueError) or both dtypes (TypeError).
     """
     if (out is None and type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
-            and a.shape[1] == b.shape[0] and a.dtype == b.dtype and a.dtype in _FLOATS):
+            and a.shape[1] == b.shape[0] and a.dtype == b.dtype and a.dtype in FLOAT_DTYPES):
         m, k = a.shape  # the common case, checked in a fraction of a microsecond
         n = b.shape[1]
         if m * k * n <= _NUMBA_UP_TO:

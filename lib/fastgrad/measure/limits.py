@@ -56,8 +56,15 @@ def gemm_flops(n: int = 1024, dtype=np.float32, repeats: int = 5) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
+#: Environment variables that hold OpenBLAS below what this CPU could do: CORETYPE picks
+#: the kernels of an older CPU (Haswell = AVX2 on an AVX-512 machine), L2_SIZE the cache
+#: size its blocking assumes.
+BLAS_CAPS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def blas_info() -> dict:
-    """Which BLAS NumPy uses, and the environment variables that change its speed."""
+    """Which BLAS NumPy uses, the kernels it chose (as threadpoolctl reports them, e.g.
+    "Haswell" or "SkylakeX" for OpenBLAS) and the environment variables that change its speed."""
     info = {"library": "unknown"}
     try:
         config = np.show_config(mode="dicts")
@@ -65,8 +72,16 @@ def blas_info() -> dict:
         info["library"] = f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
     except Exception:
         pass
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+    try:
+        from threadpoolctl import threadpool_info
+
+        kernels = sorted({str(pool["architecture"]) for pool in threadpool_info()
+                          if pool.get("user_api") == "blas" and pool.get("architecture")})
+        if kernels:
+            info["kernels"] = ", ".join(kernels)
+    except Exception:  # threadpoolctl missing or unable to inspect this BLAS
+        pass
+    for var in (*BLAS_CAPS, "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         if os.environ.get(var):
             info[var] = os.environ[var]
     return info

@@ -144,17 +144,25 @@ class Comparison:
         return None if self.work is None else self.work / self.median(name) / 1e9
 
     def table(self) -> str:
-        """A text table: median, min..max, speed-up versus the baseline, and rate."""
-        width = max(16, *(len(n) + 2 for n in self.timings))
-        rows = [f"{'implementation':<{width}}{'median':>11}{'min..max':>24}{'vs ' + self.baseline:>16}"
-                + (f"{self.work_unit:>10}" if self.work else "")]
+        """A text table: median, min..max, speed-up versus the baseline, and rate.
+
+        Every column is as wide as its longest entry (header included), so long
+        implementation or baseline names never push a column out of line.
+        """
+        header = ["implementation", "median", "min..max", f"vs {self.baseline}"]
+        if self.work:
+            header.append(self.work_unit or "rate")
+        rows = [header]
         for name, t in self.timings.items():
-            spread = f"{format_seconds(t.min)}..{format_seconds(t.max)}"
-            row = f"{name:<{width}}{format_seconds(t.median):>11}{spread:>24}{self.speedup(name):>15.2f}x"
+            row = [name, format_seconds(t.median), f"{format_seconds(t.min)}..{format_seconds(t.max)}",
+                   f"{self.speedup(name):.2f}x"]
             if self.work:
-                row += f"{self.rate(name):>10.1f}"
+                row.append(f"{self.rate(name):.1f}")
             rows.append(row)
-        return "\n".join(rows + self.notes)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  ".join([row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])])
+                 for row in rows]
+        return "\n".join(lines + self.notes)
 
     def __repr__(self) -> str:
         return self.table()
