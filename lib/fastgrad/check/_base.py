@@ -240,3 +240,114 @@ def quick_time(fn: Callable, *args, repeats: int = 5) -> float:
         fn(*args)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+# ----------------------------------------------------------------------------- Numba kernels and `out=`
+# Added for the chapter 02/03 checkers; generic for any checker of a learner's kernel.
+
+def python_function(fn: Callable) -> Callable:
+    """The plain Python function behind a Numba dispatcher (`fn.py_func`), else `fn`.
+
+    Running a kernel's Python code first, on a small input, lets the case time limit
+    stop an endless loop, which it could not do inside compiled code."""
+    return getattr(fn, "py_func", fn)
+
+
+def bounds_checked(fn: Callable) -> Callable:
+    """A Numba dispatcher re-compiled from the same Python code with bounds checking (its
+    other options kept, caching off), so an index past an edge raises IndexError instead
+    of reading or corrupting memory; anything else is returned unchanged."""
+    from numba.core.registry import CPUDispatcher
+
+    if not isinstance(fn, CPUDispatcher):
+        return fn
+    import numba
+
+    options = {k: v for k, v in fn.targetoptions.items() if k not in ("cache", "nopython", "boundscheck")}
+    return numba.njit(boundscheck=True, **options)(fn.py_func)
+
+
+def globals_read(fn: Callable) -> dict[str, Any]:
+    """Global (or closure) names that `fn`'s code reads and that hold data — numbers,
+    arrays, tuples — rather than modules, functions or types. Numba compiles such a value
+    in as a constant: a kernel reading a notebook's `n` works for that one size only."""
+    import dis
+    import types
+
+    func = python_function(fn)
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return {}
+    names, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        names.update(i.argval for i in dis.get_instructions(c) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    values = dict(getattr(func, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or ()):
+        names.add(name)
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:
+            pass
+    data = (int, float, complex, np.number, np.ndarray, tuple, list)
+    return {n: values[n] for n in sorted(names)
+            if n in values and isinstance(values[n], data) and not isinstance(values[n], bool)}
+
+
+def describe_globals(found: dict[str, Any], read: str = "Read every size from the arguments' .shape.") -> str:
+    """A hint naming the data globals `globals_read` found (and what to `read` instead),
+    or "" if there are none."""
+    if not found:
+        return ""
+    def show(v):
+        if isinstance(v, np.ndarray):
+            return f"an array of shape {v.shape}"
+        text = repr(v)
+        return text if len(text) <= 30 else text[:27] + "..."
+    names = ", ".join(f"`{n}` (= {show(v)})" for n, v in found.items())
+    return (f" Hint: your function reads the global variable(s) {names} from the notebook instead of its "
+            "arguments; Numba compiles a global's value in as a constant, so your kernel has a fixed size and "
+            f"works for that one size only. {read}")
+
+
+def expect_returned_out(got: Any, out: np.ndarray, name: str = "out") -> None:
+    """Fail unless `got` is `out` itself (or a view of exactly the same memory): for a
+    function that writes into `out` and returns it."""
+    if got is out:
+        return
+    if got is None:
+        raise CaseFailed(f"`{name}` holds the right values, but the function returned None; end it with "
+                         f"`return {name}`.")
+    same = (isinstance(got, np.ndarray) and got.shape == out.shape and got.dtype == out.dtype
+            and got.strides == out.strides
+            and got.__array_interface__["data"][0] == out.__array_interface__["data"][0])
+    if not same:
+        what = (f"a {type(got).__name__}" if not isinstance(got, np.ndarray) else
+                f"another array (dtype {got.dtype}, shape {got.shape})")
+        raise CaseFailed(f"`{name}` holds the right values, but the function returned {what}; "
+                         f"return `{name}` itself, the array you wrote into (no copy, no .astype).")
+
+
+def precompile(fn: Callable, *args) -> None:
+    """Compile a Numba dispatcher for the types of `args` with the case's time limit
+    paused, so that a slow first compile (seconds on a busy laptop) is not mistaken for
+    an endless loop. Does nothing for a plain Python function."""
+    from numba.core.registry import CPUDispatcher
+
+    if not isinstance(fn, CPUDispatcher):
+        return
+    import numba
+
+    try:
+        signature = tuple(numba.typeof(a) for a in args)
+    except ValueError:
+        return
+    remaining = signal.getitimer(signal.ITIMER_REAL)[0] if hasattr(signal, "getitimer") else 0.0
+    if remaining:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        fn.compile(signature)
+    finally:
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, remaining)
