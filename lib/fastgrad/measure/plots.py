@@ -77,7 +77,10 @@ def _log_axis(axis, label, fixed: Sequence[float] | None = None):
 
 
 def _speedup_label(v: float) -> str:
-    return f"{v:g}x"
+    """A ratio as a learner reads it: 0.5x, 4.1x, 230x, 1,200x (never 1.2e+03x)."""
+    if v >= 100:
+        return f"{v:,.0f}x"
+    return f"{v:.3g}x"
 
 
 # --------------------------------------------------------------------------- legend
@@ -213,7 +216,7 @@ def plot_speedups(comparison: Comparison, *, ax=None, title: str = "", log: bool
     labels, rotate = _wrapped_names(names, ax)
     ax.set_xticks(positions, labels, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     for i, (v, top) in enumerate(zip(mid, high)):  # label above the whisker, 3 significant digits
-        ax.annotate(f"{v:.3g}x", (i, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom")
+        ax.annotate(_speedup_label(v), (i, top), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom")
     _reserve_top(ax, 0.15)                        # room for those labels inside the axes
     ax.grid(True, axis="y", alpha=0.3)
     return ax
