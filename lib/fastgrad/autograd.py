@@ -122,7 +122,7 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self) -> str:
-        extra = f", requires_grad=True" if self.requires_grad else ""
+        extra = ", requires_grad=True" if self.requires_grad else ""
         extra += f", op={self.op.name}" if self.op is not None else ""
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
         return f"Tensor({body}, dtype={self.dtype}{extra})"

@@ -27,7 +27,6 @@ def speedup_explorer(impls: dict[str, Callable] | Callable[..., dict[str, Callab
     """
     import ipywidgets as W
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     lo, hi = np.log10(min_size), np.log10(max_size)
     size = W.FloatLogSlider(value=default_size, base=10, min=lo, max=hi, step=0.5,

@@ -351,3 +351,21 @@ def precompile(fn: Callable, *args) -> None:
     finally:
         if remaining:
             signal.setitimer(signal.ITIMER_REAL, remaining)
+
+
+def with_globals_hint(cases: list[Case], fn: Callable,
+                      read: str = "Read every size from the arguments' .shape.") -> list[Case]:
+    """`cases`, each of which appends the `describe_globals` hint to its failure message
+    when `fn` reads data globals from the notebook (the usual cause of a fixed-size kernel)."""
+    hint = describe_globals(globals_read(fn), read)
+    if not hint:
+        return cases
+
+    def wrap(case: Case) -> Case:
+        def run(f):
+            try:
+                case.run(f)
+            except CaseFailed as failure:
+                raise CaseFailed(f"{failure}{hint}") from None
+        return Case(case.description, run, case.time_limit)
+    return [wrap(c) for c in cases]

@@ -32,8 +32,9 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import (Case, CaseFailed, CheckResult, bounds_checked, describe_globals, expect_close, expect_equal,
-                    expect_new_array, expect_returned_out, globals_read, precompile, python_function, run_cases)
+from ._base import (Case, CaseFailed, CheckResult, bounds_checked, expect_close, expect_equal,
+                    expect_new_array, expect_returned_out, precompile, python_function, run_cases,
+                    with_globals_hint)
 
 __all__ = ["fused_multiply_add", "add_row", "add_rows", "sum_axis", "choose_threshold"]
 
@@ -106,20 +107,6 @@ def _float32_precision_hint(expected: np.ndarray, got, dtype) -> str:
     return ""
 
 
-def _with_globals_hint(cases: list[Case], fn: Callable) -> list[Case]:
-    """Append a hint to a failing case's message when `fn` reads notebook data globals."""
-    hint = describe_globals(globals_read(fn))
-    if not hint:
-        return cases
-
-    def wrap(case: Case) -> Case:
-        def run(f):
-            try:
-                case.run(f)
-            except CaseFailed as failure:
-                raise CaseFailed(f"{failure}{hint}") from None
-        return Case(case.description, run, case.time_limit)
-    return [wrap(c) for c in cases]
 
 
 # ----------------------------------------------------------------------------- fma
@@ -169,7 +156,7 @@ def fused_multiply_add(fn: Callable, *, show: bool = True) -> CheckResult:
 
     cases = [case(n, dtype, "contiguous") for dtype in DTYPES for n in (1, 7, 1000, 1023)]
     cases += [case(0, np.float32, "contiguous"), case(33, np.float32, "strided"), case(65, np.float64, "strided")]
-    cases = [_first_run("n=9", small)] + _with_globals_hint(cases, fn)
+    cases = [_first_run("n=9", small)] + with_globals_hint(cases, fn)
 
     def info(_):
         return ["not checked: that your kernel makes one pass over memory (the timing cell below compares it "
@@ -243,7 +230,7 @@ def add_row(fn: Callable, *, show: bool = True) -> CheckResult:
               case((1, 6), np.float32, "contiguous"), case((6, 6), np.float32, "transposed"),
               case((9, 7), np.float64, "transposed"), case((5, 8), np.float32, "strided"),
               case((4, 6), np.float64, "contiguous", nan=True)]
-    cases = [_first_run("shape (3, 4)", small)] + _with_globals_hint(cases, fn)
+    cases = [_first_run("shape (3, 4)", small)] + with_globals_hint(cases, fn)
     return run_cases("add_row", bounds_checked(fn), cases, show=show)
 
 
@@ -307,7 +294,7 @@ def add_rows(fn: Callable, *, show: bool = True) -> CheckResult:
     cases += [case((1, 4), np.float32), case((0, 3), np.float64), case((5, 1), np.float64),
               case((6, 9), np.float32, "transposed"), case((7, 5), np.float64, "strided"),
               case((33, 65), np.float32), case((65, 33), np.float64)]
-    cases = [_first_run("x of shape (3, 4)", small)] + _with_globals_hint(cases, fn)
+    cases = [_first_run("x of shape (3, 4)", small)] + with_globals_hint(cases, fn)
     return run_cases("add_rows", bounds_checked(fn), cases, show=show)
 
 

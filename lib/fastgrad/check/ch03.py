@@ -39,8 +39,9 @@ from typing import Callable
 import numba
 import numpy as np
 
-from ._base import (Case, CaseFailed, CheckResult, bounds_checked, describe_globals, expect_close,
-                    expect_returned_out, globals_read, precompile, python_function, quick_time, run_cases)
+from ._base import (Case, CaseFailed, CheckResult, bounds_checked, expect_close,
+                    expect_returned_out, precompile, python_function, quick_time, run_cases,
+                    with_globals_hint)
 
 __all__ = ["matmul_ikj", "matmul_tiled", "pack_tile"]
 
@@ -306,21 +307,6 @@ _SIZES = [("1x1 @ 1x1", 1, 1, 1), ("7x7 @ 7x7", 7, 7, 7), ("33x33 @ 33x33", 33, 
           ("non-square 65x7 @ 7x33", 65, 7, 33), ("k = 0: 3x0 @ 0x4 (the answer is all zeros)", 3, 0, 4)]
 
 
-def _with_globals_hint(cases: list[Case], fn: Callable, read: str = READ_SHAPES) -> list[Case]:
-    hint = describe_globals(globals_read(fn), read)
-    if not hint:
-        return cases
-
-    def wrap(case: Case) -> Case:
-        def run(f):
-            try:
-                case.run(f)
-            except CaseFailed as failure:
-                raise CaseFailed(f"{failure}{hint}") from None
-        return Case(case.description, run, case.time_limit)
-    return [wrap(c) for c in cases]
-
-
 def _gflops_info(fn_call: Callable, ref_call: Callable, n: int, dtype=np.float32) -> list[str]:
     """Learner vs reference GFLOP/s on n x n (smaller n if the learner's code is slow)."""
     a, b = _rand((n, n), dtype, 1), _rand((n, n), dtype, 2)
@@ -346,7 +332,7 @@ def _run_matmul(name, fn, cases, first, structure, speed, show):
 
     cases = ([Case("first run of your Python code on a small problem, recording its memory accesses", record,
                    time_limit=FIRST_RUN_LIMIT)]
-             + _with_globals_hint(cases, fn)
+             + with_globals_hint(cases, fn, READ_SHAPES)
              + [_structure_case("loop structure (from the recorded run)", lambda f: structure(state["runs"]),
                                 notes)])
 
@@ -556,7 +542,7 @@ def pack_tile(fn: Callable, *, show: bool = True, info: bool = True) -> CheckRes
         except Exception:
             pass    # the compiled cases report errors, with their case
     cases = ([Case("first run of your Python code on a small tile", first, time_limit=FIRST_RUN_LIMIT)]
-             + _with_globals_hint(cases, fn, "Read the sizes from the arguments: kc, nc = buf.shape, and b.shape."))
+             + with_globals_hint(cases, fn, "Read the sizes from the arguments: kc, nc = buf.shape, and b.shape."))
     speed = (lambda f: _pack_info(fn)) if info else None
     return run_cases("pack_tile", bounds_checked(fn), cases, show=show, info=speed)
 
