@@ -13,5 +13,50 @@ Layers (a module imports only from layers below it):
     gradcheck        central-difference checks of every op (chapter 05)
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
+
+The public API, `import fastgrad as fg`:
+    fg.Tensor, fg.tensor, fg.no_grad, fg.is_grad_enabled     (from fastgrad.autograd)
+
+They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
+fastgrad` itself imports neither NumPy nor Numba; the cost of loading them is paid
+when a program first touches `fg.Tensor`.
 """
 __version__ = "0.1.0"
+
+# public name -> the submodule that defines it (imported on first access)
+_LAZY = {
+    "Tensor": "autograd",
+    "tensor": "autograd",
+    "no_grad": "autograd",
+    "is_grad_enabled": "autograd",
+}
+
+# names of the public API that later chapters build; until then an AttributeError says so
+_LATER = {
+    "nn": "fastgrad.nn (layers and modules) comes with chapter 06",
+    "optim": "fastgrad.optim (SGD, Adam) comes with chapter 06",
+    "data": "fastgrad.data (datasets and loaders) comes with chapter 06",
+    "save": "fastgrad.save (weights to .npz) comes with chapter 06",
+    "load": "fastgrad.load (weights from .npz) comes with chapter 06",
+    "lazy": "fastgrad.lazy (lazy graphs and fusion) comes with a later chapter",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    """Import the submodule behind a public name on first access, then cache it."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value          # later accesses skip this function
+        return value
+    if name in _LATER:
+        raise AttributeError(f"module 'fastgrad' has no attribute {name!r} yet: "
+                             f"{_LATER[name]}, which is not built yet")
+    raise AttributeError(f"module 'fastgrad' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

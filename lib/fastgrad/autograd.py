@@ -1,6 +1,6 @@
 """Eager reverse-mode automatic differentiation: `Tensor`, `apply`, `no_grad`.
 
-A `Tensor` wraps a NumPy array (`.data`, float32 unless you ask for float64). Every
+A `Tensor` wraps a NumPy array (`.data`, float32 or float64; see `Tensor` for which). Every
 operation on tensors goes through one function, `apply(op_name, *inputs, **attrs)`,
 which looks the op up in the table `fastgrad.ops.OPS`, checks shapes and dtypes,
 runs the op's forward and, when gradients are needed, remembers the inputs. There
@@ -59,13 +59,69 @@ def _float_dtype(dtype) -> np.dtype:
     return dtype
 
 
+_NOT_NUMBERS = {
+    "c": "complex numbers (fastgrad's tensors are real; pass x.real, or abs(x), explicitly)",
+    "O": "Python objects, an element that is not a number (None? a list of Tensors? join "
+         "tensors with concatenate, or pass t.data)",
+    "U": "strings (convert them to numbers first, e.g. np.asarray(x, dtype=float))",
+    "S": "bytes (convert them to numbers first)",
+    "V": "structured records (pass one numeric field, e.g. x['value'])",
+    "M": "datetimes (convert them to numbers first)",
+    "m": "timedeltas (convert them to numbers first)",
+}
+
+
+def _refuse_non_numbers(array: np.ndarray, what: str) -> None:
+    """TypeError naming the dtype when `array` does not hold real numbers."""
+    if array.dtype.kind in _NOT_NUMBERS:
+        raise TypeError(f"{what} got an array of dtype {array.dtype}: "
+                        f"{_NOT_NUMBERS[array.dtype.kind]}")
+
+
+def _tensor_data(data, dtype) -> np.ndarray:
+    """The float array a new Tensor holds (always a copy). The dtype rule:
+
+    - `dtype=` given: that dtype (float32 or float64 only), whatever the input;
+    - a Tensor, a NumPy float32/float64 array or NumPy float scalar: its own dtype;
+    - a NumPy float16 (or longdouble) array: TypeError, convert it yourself;
+    - anything else (Python lists, floats, ints, bools; NumPy int and bool arrays): float32;
+    - complex, object, string, bytes, datetime input: TypeError (never silently dropped).
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    keeps_dtype = isinstance(data, (np.ndarray, np.generic))
+    array = np.asarray(data)
+    _refuse_non_numbers(array, "Tensor()")
+    if dtype is not None:
+        return np.array(array, dtype=_float_dtype(dtype))
+    if keeps_dtype and array.dtype.kind == "f":
+        if array.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                f"Tensor() got a NumPy array of dtype {array.dtype}; fastgrad computes in float32 "
+                f"or float64: convert it, x.astype(np.float32), or pass dtype=np.float32")
+        return np.array(array)
+    return np.array(array, dtype=np.float32)
+
+
 class Tensor:
     """An n-dimensional array that can record the operations that made it.
 
     Tensor(data, dtype=None, requires_grad=False)
-        data           anything `np.array` accepts (copied).
-        dtype          np.float32 (the default, even for float64 input) or np.float64.
+        data           real numbers in anything `np.array` accepts (always copied).
+        dtype          np.float32 or np.float64, or None for the rule below.
         requires_grad  True for a leaf whose gradient you want (a parameter, an input).
+
+    The dtype, as `torch.tensor` and NumPy choose it:
+        an explicit `dtype=`                 wins (float32 or float64; anything else is
+                                             a TypeError)
+        a NumPy float64 / float32 array,     keeps its dtype: Tensor(np.ones(3)) is
+        a NumPy float scalar, a Tensor       float64, and so is its gradient
+        Python lists, floats, ints, bools;   float32
+        NumPy int and bool arrays
+        a NumPy float16 array                TypeError: convert it (x.astype(np.float32))
+                                             or pass dtype=np.float32
+        complex, object, string input        TypeError naming the dtype (the imaginary
+                                             part is never dropped silently)
 
     After `loss.backward()`, `t.grad` holds d loss / d t as a NumPy array of `t.shape`
     for every leaf `t` with `requires_grad=True` (and for tensors that called
@@ -78,9 +134,7 @@ class Tensor:
     __array_ufunc__ = None   # make `np_array + tensor` call Tensor.__radd__, not NumPy
 
     def __init__(self, data, dtype=None, requires_grad: bool = False):
-        if isinstance(data, Tensor):
-            data = data.data
-        self.data: np.ndarray = np.array(data, dtype=_float_dtype(dtype))
+        self.data: np.ndarray = _tensor_data(data, dtype)
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self.op: Op | None = None            # the op that made this tensor (None for a leaf)
@@ -253,7 +307,8 @@ class Tensor:
 def _as_inputs(op: Op, inputs: Sequence) -> list[Tensor]:
     """Tensors for every input. Tensors must share one dtype (TypeError otherwise);
     Python numbers and NumPy arrays become constants of that dtype, boolean arrays
-    (the condition of `where`) stay boolean."""
+    (the condition of `where`) stay boolean; complex, object or string constants are
+    a TypeError."""
     dtypes = {t.dtype for t in inputs if isinstance(t, Tensor) and t.dtype in FLOAT_DTYPES}
     if len(dtypes) > 1:
         shapes = ", ".join(f"{t.dtype} {t.shape}" for t in inputs if isinstance(t, Tensor))
@@ -266,8 +321,12 @@ def _as_inputs(op: Op, inputs: Sequence) -> list[Tensor]:
             out.append(x)
         elif isinstance(x, np.ndarray) and x.dtype == np.bool_:
             out.append(Tensor._wrap(x))
-        else:
+        elif isinstance(x, (float, int)):          # the common case: a Python number
             out.append(Tensor._wrap(np.asarray(x, dtype=dtype)))
+        else:
+            x = np.asarray(x)
+            _refuse_non_numbers(x, f"{op.name}:")
+            out.append(Tensor._wrap(x.astype(dtype, copy=False)))
     return out
 
 
