@@ -730,7 +730,8 @@ def _topo_case(description: str, build: Callable[[], tuple[Node, int]], slow_aft
                     f"did not finish a chain of {count} nodes within {time_limit or TIME_LIMIT:g} s (with a "
                     "set, sorting takes about 0.1 s per 10,000 nodes). A chain has no shared nodes, so the usual "
                     "cause is a slow `visited` lookup: `x in list` compares x with every element seen so far, "
-                    "so the work grows with the square of the graph. Hint: keep `visited` in a set (or a set of id(node)).") from None
+                    "so the work grows with the square of the graph. Hint: keep `visited` in a set (or a set "
+                    "of id(node)).") from None
             except _Revisiting:
                 raise CaseFailed(
                     f"stopped after reading .parents {watch.reads - 1} times for a graph of only {count} "
