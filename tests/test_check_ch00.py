@@ -383,6 +383,11 @@ WRONG = ([(ch00.arithmetic_intensity, *w) for w in WRONG_INTENSITY] + [(ch00.pre
                          ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(WRONG)])
 def test_wrong_answer_is_caught_with_the_real_cause(checker, fn, words):
     result = _check(checker, fn)
+    if checker is ch00.my_timer and not all(word in result.message for word in words):
+        # The timer checker works from the times the calls really took: on a heavily loaded
+        # machine one paused repeat can make two mistakes give the same number (seen once
+        # with the whole suite and a second test run sharing 2 cores). One retry.
+        result = _check(checker, fn)
     assert result.status == "fail", f"slipped through: {result.message}"
     for word in words:
         assert word in result.message, f"{word!r} missing from: {result.message}"
