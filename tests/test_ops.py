@@ -280,9 +280,11 @@ def test_every_op_keeps_its_contract(name, dtype):
 # --------------------------------------------------------- every op from Tensor
 def reach(op: Op, inputs: list, attrs: dict):
     """Run `op` the way Tensor code does, through `op.method` (see the `Op` docstring):
-    a Tensor method or operator gets the attrs positionally, a function of
-    fastgrad.autograd gets them as keywords."""
+    a Tensor method or operator written by hand gets the attrs positionally; a method
+    generated from the table and a function of fastgrad.autograd get them as keywords."""
     if hasattr(Tensor, op.method):
+        if getattr(getattr(Tensor, op.method), "__code__", None) is autograd._table_method(op).__code__:
+            return getattr(inputs[0], op.method)(*inputs[1:], **attrs)   # generated: attrs as keywords
         return getattr(inputs[0], op.method)(*inputs[1:], *attrs.values())
     assert callable(getattr(autograd, op.method, None)), (
         f"op {op.name!r}: method {op.method!r} is neither a Tensor method nor a fastgrad.autograd function")

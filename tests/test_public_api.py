@@ -18,7 +18,19 @@ def test_public_names_are_the_autograd_objects(name):
     assert name in dir(fg) and name in fg.__all__
 
 
-@pytest.mark.parametrize("name", ["nn", "optim", "data", "save", "load", "lazy"])
+@pytest.mark.parametrize("name", ["nn", "optim", "data", "functional"])
+def test_public_submodules(name):
+    import importlib
+    assert getattr(fg, name) is importlib.import_module(f"fastgrad.{name}")
+    assert name in dir(fg) and name in fg.__all__
+
+
+def test_save_and_load_are_the_io_functions():
+    from fastgrad import io
+    assert fg.save is io.save and fg.load is io.load
+
+
+@pytest.mark.parametrize("name", ["lazy"])
 def test_names_of_later_chapters_do_not_exist_yet(name):
     assert not hasattr(fg, name)
     with pytest.raises(AttributeError, match=f"{name}.*chapter"):

@@ -11,11 +11,16 @@ Layers (a module imports only from layers below it):
                      NumPy reference, sampler, Tensor method name
     autograd         Tensor with reverse-mode autodiff (chapter 04)
     gradcheck        central-difference checks of every op (chapter 05)
+    functional       free functions over the chapter 06 ops: conv2d, pooling, cross_entropy, ...
+    nn, optim        Module and layers; SGD/Adam/AdamW on one flat buffer (chapter 06)
+    data, io         bundled digits, split, DataLoader; save/load weights as .npz without pickle
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
 
 The public API, `import fastgrad as fg`:
     fg.Tensor, fg.tensor, fg.no_grad, fg.is_grad_enabled     (from fastgrad.autograd)
+    fg.nn, fg.optim, fg.data, fg.functional                  (submodules)
+    fg.save, fg.load                                         (from fastgrad.io)
 
 They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
 fastgrad` itself imports neither NumPy nor Numba; the cost of loading them is paid
@@ -29,19 +34,19 @@ _LAZY = {
     "tensor": "autograd",
     "no_grad": "autograd",
     "is_grad_enabled": "autograd",
+    "save": "io",
+    "load": "io",
 }
+
+# public submodules, imported on first access like the names above
+_SUBMODULES = ("nn", "optim", "data", "functional")
 
 # names of the public API that later chapters build; until then an AttributeError says so
 _LATER = {
-    "nn": "fastgrad.nn (layers and modules) comes with chapter 06",
-    "optim": "fastgrad.optim (SGD, Adam) comes with chapter 06",
-    "data": "fastgrad.data (datasets and loaders) comes with chapter 06",
-    "save": "fastgrad.save (weights to .npz) comes with chapter 06",
-    "load": "fastgrad.load (weights from .npz) comes with chapter 06",
     "lazy": "fastgrad.lazy (lazy graphs and fusion) comes with a later chapter",
 }
 
-__all__ = list(_LAZY)
+__all__ = list(_LAZY) + list(_SUBMODULES)
 
 
 def __getattr__(name: str):
@@ -52,6 +57,10 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value          # later accesses skip this function
         return value
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)   # the import also sets the attribute
     if name in _LATER:
         raise AttributeError(f"module 'fastgrad' has no attribute {name!r} yet: "
                              f"{_LATER[name]}, which is not built yet")
@@ -59,4 +68,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -12,14 +12,15 @@ records to fuse ops; it does not exist yet.
 
     >>> from fastgrad.ops import OPS
     >>> sorted(OPS)[:4]
-    ['add', 'broadcast_to', 'concatenate', 'div']
+    ['add', 'avg_pool2d', 'broadcast_to', 'concatenate']
 
 Modules: `elementwise` (add ... gelu, where), `reduce` (sum, mean, max, softmax,
 log_softmax), `movement` (reshape, permute, broadcast_to, getitem, concatenate),
-`matmul`. Shape rules shared with the rest of the library live in `fastgrad.shapes`.
+`matmul`, `nn` (conv2d, max_pool2d, avg_pool2d, cross_entropy, embedding, layer_norm).
+Shape rules shared with the rest of the library live in `fastgrad.shapes`.
 """
 from ._base import OPS, Op, reduced_shape, register, sum_to_shape
-from . import elementwise, reduce, movement, matmul  # noqa: F401  (each registers its ops)
+from . import elementwise, reduce, movement, matmul, nn  # noqa: F401  (each registers its ops)
 from .movement import basic_index
 
 __all__ = ["OPS", "Op", "register", "reduced_shape", "sum_to_shape", "basic_index"]
