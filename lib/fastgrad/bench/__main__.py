@@ -4,6 +4,7 @@ Suites:
   machine   this machine's memory bandwidth and peak GEMM FLOP/s
             (--quick: tiny sizes, a smoke test whose figures mean little)
   kernels   chapter 02/03 kernels against NumPy/BLAS, ratios from one interleaved run
+  train     chapter 06: fused Adam/SGD steps vs NumPy and torch, 3x3 conv vs the generic loop
 
 `fastgrad.measure` is the toolkit (timers, machine limits, plots) at the bottom of the
 library; `fastgrad.bench` holds the benchmark programs built on it, one module per
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     try:
         module = importlib.import_module(f"fastgrad.bench.{args.suite}")
     except ModuleNotFoundError:
-        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels", file=sys.stderr)
+        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels, train", file=sys.stderr)
         return 2
     return module.main(rest) or 0
 

@@ -141,14 +141,48 @@ register(Op("relu", "elementwise", lambda a: K.relu(a), _relu_backward, _same_sh
 
 
 # ------------------------------------------------------------ pow (scalar exponent)
-def _pow_forward(a, exponent):
+def _power(a, exponent):
+    """a ** exponent as a new array, by cheaper ufuncs for the exponents that have them.
+
+    np.power takes a general (exp/log) path for most exponents: on float32 with negative
+    bases, a**3 measured about 50x (1,000 elements) to 280x (100,000) slower than
+    a*a*a here, and sqrt, reciprocal, copy and squaring faster than their np.power
+    forms (1.3-7x; interleaved medians, float32 and float64, 1,000 and 100,000 elements,
+    on a loaded 2-core machine). Exponent 0 stays np.power
+    (np.ones_like was not faster on small arrays). Exponents 0.5 and -0.5, 2 and -2 are
+    the ones the backward of 0.5 and -1 needs. Results agree with np.power to a few ulps.
+    """
+    p = float(exponent)
+    if p == 1.0:
+        return a.copy()
+    if p == 2.0:
+        return a * a
+    if p == 3.0:
+        return a * a * a
+    if p == 4.0:
+        sq = a * a                     # a 0-d input gives a NumPy scalar: no out= then
+        return np.multiply(sq, sq, out=sq) if isinstance(sq, np.ndarray) else sq * sq
+    if p == 0.5:
+        return np.sqrt(a)
+    if p == -0.5:
+        r = np.sqrt(a)
+        return np.reciprocal(r, out=r) if isinstance(r, np.ndarray) else np.reciprocal(r)
+    if p == -1.0:
+        return np.reciprocal(a)
+    if p == -2.0:
+        sq = a * a
+        return np.reciprocal(sq, out=sq) if isinstance(sq, np.ndarray) else np.reciprocal(sq)
     return np.power(a, a.dtype.type(exponent))
+
+
+def _pow_forward(a, exponent):
+    return _power(a, exponent)
 
 
 def _pow_backward(g, inputs, out, exponent):
     a = inputs[0]
     p = a.dtype.type(exponent)
-    return (K.mul(g, p * np.power(a, p - 1)),)   # d a^p = p a^(p-1)
+    return (K.mul(g, p * _power(a, float(exponent) - 1.0)),)   # d a^p = p a^(p-1)
 
 
 def _pow_shape(shape, exponent):
