@@ -6,6 +6,8 @@
                                the protocols a Module satisfies     (nn/module.py)
     Linear, ReLU, GELU, Flatten, Dropout, Sequential               (nn/layers.py)
     LayerNorm, BatchNorm1d, BatchNorm2d  composed from existing ops (nn/norm.py)
+    Conv2d, MaxPool2d, AvgPool2d, Embedding, CrossEntropyLoss
+                               one op each, via fastgrad.functional (nn/conv.py)
 
 Every layer is a thin module over ops of the table `fastgrad.ops.OPS`, so its
 gradient comes from autograd and the ops' gradient-checked backward rules.
@@ -20,7 +22,9 @@ from .module import (Differentiable, LoadResult, Module, Parameter, Parameterize
                      StateDictError)
 from .layers import GELU, Dropout, Flatten, Linear, ReLU, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from .conv import AvgPool2d, Conv2d, CrossEntropyLoss, Embedding, MaxPool2d
 
 __all__ = ["Module", "Parameter", "Differentiable", "Parameterized", "Serializable", "StateDictError",
            "LoadResult", "Linear", "ReLU", "GELU", "Flatten", "Dropout", "Sequential", "LayerNorm",
-           "BatchNorm1d", "BatchNorm2d"]
+           "BatchNorm1d", "BatchNorm2d", "Conv2d", "MaxPool2d", "AvgPool2d", "Embedding",
+           "CrossEntropyLoss"]

@@ -1,0 +1,9 @@
+"""fastgrad.models: small complete models built from `fastgrad.nn` (chapter 06 on).
+
+    LeNet, standardize, train_epoch, evaluate, fit
+                                     a LeNet-style CNN for the 8x8 digits and
+                                     its training loop          (models/lenet.py)
+"""
+from .lenet import LeNet, evaluate, fit, standardize, train_epoch
+
+__all__ = ["LeNet", "standardize", "train_epoch", "evaluate", "fit"]
