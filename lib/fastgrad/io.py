@@ -8,9 +8,10 @@ file downloaded from anywhere would be a program. An `.npz` is a zip archive of 
 arrays (a small header: dtype, shape, then raw bytes). `load` opens it with
 `np.load(path, allow_pickle=False)`, which refuses object arrays (the only part of the
 format that pickles), and checks everything else before returning: the file exists,
-is a zip archive, holds only `.npy` members, each a numeric array (float32/float64 by
-default). Each problem is a `WeightFileError` (a ValueError) naming the file and the
-problem; a missing file is a FileNotFoundError.
+is a zip archive, holds only `.npy` members, each an array of real numbers (float, int
+or bool; `floats_only=True` for float32/float64 only). Each problem is a
+`WeightFileError` (a ValueError) naming the file and the problem; a missing file is a
+FileNotFoundError.
 
 Why it is fast: an array is written and read as its raw bytes (no per-element
 conversion), uncompressed, so loading costs about one copy of the data.
@@ -89,16 +90,17 @@ def save(obj, path) -> Path:
     return path
 
 
-def load(path, *, floats_only: bool = True) -> dict[str, np.ndarray]:
+def load(path, *, floats_only: bool = False) -> dict[str, np.ndarray]:
     """Read an `.npz` weight file: a dict name -> np.ndarray, in the file's order.
 
     Nothing in the file is executed: it must be a zip archive whose members are all
     `.npy` arrays, read with `np.load(path, allow_pickle=False)`. Raises
     FileNotFoundError (no such file) or WeightFileError naming the file for: an empty
     or non-zip file (a pickle, a bare `.npy`, text), a truncated or corrupt archive, a
-    member that is not an array, an object array (pickled data), and a dtype other than
-    float32/float64 (with `floats_only=False`, integer and bool arrays are accepted too;
-    strings, objects, complex and structured dtypes never are).
+    member that is not an array, an object array (pickled data), and a dtype that is not
+    real numbers: float, integer and bool arrays load (a BatchNorm's `num_batches_tracked`
+    is an int64), strings, objects, complex and structured dtypes never do;
+    `floats_only=True` also refuses integer and bool arrays.
     """
     path = Path(path)
     if not path.exists():
