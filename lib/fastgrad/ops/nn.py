@@ -116,16 +116,22 @@ def _max_pool_backward(g, inputs, out, kernel_size=2, stride=None):
     return (grad,)
 
 
-def _max_pool_reference(x, kernel_size=2, stride=None):
-    stride = kernel_size if stride is None else stride
-    n, c, h, w = x.shape
-    oh, ow = (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
-    out = np.empty((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            out[:, :, i, j] = x[:, :, i * stride:i * stride + kernel_size,
-                                j * stride:j * stride + kernel_size].max(axis=(2, 3))
-    return out
+def _pool_reference(reduce):
+    """The pooling formula window by window in float64: reduce(x[..., window]) for every window."""
+    def reference(x, kernel_size=2, stride=None):
+        stride = kernel_size if stride is None else stride
+        n, c, h, w = x.shape
+        oh, ow = (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
+        out = np.empty((n, c, oh, ow))
+        for i in range(oh):
+            for j in range(ow):
+                out[:, :, i, j] = reduce(x[:, :, i * stride:i * stride + kernel_size,
+                                           j * stride:j * stride + kernel_size], axis=(2, 3))
+        return out
+    return reference
+
+
+_max_pool_reference = _pool_reference(np.max)
 
 
 def _avg_pool_forward(x, kernel_size=2, stride=None):
@@ -146,16 +152,7 @@ def _avg_pool_backward(g, inputs, out, kernel_size=2, stride=None):
     return (grad,)
 
 
-def _avg_pool_reference(x, kernel_size=2, stride=None):
-    stride = kernel_size if stride is None else stride
-    n, c, h, w = x.shape
-    oh, ow = (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
-    out = np.empty((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            out[:, :, i, j] = x[:, :, i * stride:i * stride + kernel_size,
-                                j * stride:j * stride + kernel_size].mean(axis=(2, 3))
-    return out
+_avg_pool_reference = _pool_reference(np.mean)
 
 
 # (shape, kernel_size, stride): non-overlapping, overlapping (stride < k), a ragged edge
