@@ -1,10 +1,12 @@
-"""`python -m fastgrad.bench train [--quick]`: chapter 06's optimizers and 3x3 convolution,
-every ratio from one interleaved run (`fastgrad.measure.compare`), each implementation
-checked against the fastgrad result before it is timed.
+"""`python -m fastgrad.bench train [--quick]`: chapter 06's optimizers, 3x3 convolution,
+LeNet training epoch and dtype dispatch, every ratio from one interleaved run
+(`fastgrad.measure.compare`), each implementation checked against the fastgrad result
+before it is timed.
 
 1. One Adam step (lr 1e-3, PyTorch's defaults otherwise), float32, over two parameter sets:
-   a LeNet for 8x8 digits (conv 16x1x3x3 + 16, conv 32x16x3x3 + 32, linear 64x512 + 64,
-   10x64 + 10: 38,282 values) and a DQN MLP 144-128-64-6 (27,206 values). Implementations:
+   the parameters of `fastgrad.models.lenet.LeNet()` (its default sizes, the model the
+   chapter trains: shapes read from the model, 151,306 values) and a DQN MLP 144-128-64-6
+   (27,206 values). Implementations:
    fastgrad's `optim.Adam` (one fused Numba kernel over one flat buffer; its `step()`
    includes copying every `.grad` into that buffer; "kernel only" times the fused kernel
    without that copy, to show what it costs), NumPy in place (`out=`, scratch arrays
@@ -19,24 +21,45 @@ checked against the fastgrad result before it is timed.
    the generic direct loop `conv2d_direct`, with im2col + matmul (and torch) for reference,
    at the report's size (N=1, C=64, K=64, 32x32, padding 1) and at the digits layer
    (N=64, C=16, K=32, 8x8, padding 1). GFLOP/s counts 2 N K C 9 OH OW.
+4. One LeNet training epoch on the digits, fastgrad vs torch (`bench_lenet_epoch`): the
+   same model (`LeNet(seed=0)` and the identical `torch.nn.Sequential` with its weights
+   copied in), the same data (`load_digits`, `train_test_split(0.2, seed=0)`,
+   `standardize`), the same batches (a `DataLoader` of 32, shuffled with seed 0, one per
+   framework), the same optimizer (Adam, lr 2e-3) and the same loop (`train_epoch`, and
+   its line-for-line torch twin), every thread pool at one thread (`threads.one_thread`).
+   Before timing, both models must compute the same loss and gradients on the first
+   batch (an AssertionError otherwise: nothing is timed). Then a per-phase breakdown
+   (forward, backward, optimizer, the rest) for both, and fastgrad's time per op.
+5. "TypedTensor layers 30% faster": a Linear forward+backward step through a dtype-
+   dispatching path vs one specialised to float32 (`dispatch.bench_linear_dispatch`), at
+   the digits MLP's sizes and at 512 x 1024 -> 1024, with the dispatch timed alone.
 
 Targets (printed as met / NOT met; never an error): fused Adam >= 3x the report's style,
-and faster than torch's `fused=True` Adam (skipped without torch); for both parameter sets.
-Not measured here yet: the LeNet training epoch, fastgrad vs torch.
-`--quick` runs tiny sizes in a few seconds (for tests): the figures then mean nothing.
+and faster than torch's `fused=True` Adam (skipped without torch), for both parameter
+sets; the LeNet epoch no slower than torch's (fastgrad / torch <= 1.0); the claim of
+1.3x for the float32-specialised Linear, at each size.
+`--quick` runs tiny sizes in a few seconds (for tests; the epoch is 3 batches): the
+figures then mean nothing.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 
 import numpy as np
 
 from ..measure import compare, format_seconds
+from . import dispatch
 from .kernels import _load, _verdict
+from .threads import one_thread
 
 ADAM_VS_REPORT_TARGET = 3.0    # fused Adam step vs the report's one-op-per-line NumPy style
-LENET = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (64, 512), (64,), (10, 64), (10,)]
+EPOCH_TARGET = 1.0             # LeNet epoch: fastgrad time / torch time
+EPOCH_BATCH, EPOCH_LR = 32, 2e-3
 DQN = [(128, 144), (128,), (64, 128), (64,), (6, 64), (6,)]
 LR, BETAS, EPS, MOMENTUM = 1e-3, (0.9, 0.999), 1e-8, 0.9
 
@@ -49,6 +72,13 @@ def _torch():
         return None
     torch.set_num_threads(1)
     return torch
+
+
+def lenet_shapes() -> list[tuple[int, ...]]:
+    """The parameter shapes of `fastgrad.models.lenet.LeNet()` with its default sizes."""
+    from ..models.lenet import LeNet
+
+    return [tuple(p.shape) for p in LeNet(seed=0).parameters()]
 
 
 def _problem(shapes, seed=0):
@@ -292,6 +322,301 @@ def bench_conv(label: str, n: int, c: int, k: int, hw: int, repeats: int, torch)
     return out
 
 
+# ------------------------------------------------------------------ LeNet epoch
+def lenet_data(batches: int | None = None):
+    """The digits as chapter 06 trains on them: `load_digits`, `train_test_split(0.2,
+    seed=0)`, `standardize` with the training set's statistics. Returns (x_train,
+    y_train), only the first `batches` x 32 training samples when `batches` is given."""
+    from ..data import load_digits, train_test_split
+    from ..models.lenet import standardize
+
+    x, y = load_digits()
+    x_train, x_test, y_train, _ = train_test_split(x, y, 0.2, seed=0)
+    x_train, _ = standardize(x_train, x_test)
+    if batches is not None:
+        x_train, y_train = x_train[:batches * EPOCH_BATCH], y_train[:batches * EPOCH_BATCH]
+    return np.ascontiguousarray(x_train), np.ascontiguousarray(y_train)
+
+
+def torch_twin(torch, model):
+    """The `torch.nn.Sequential` with the same layers as the fastgrad Sequential `model`
+    (Conv2d, ReLU, MaxPool2d, Flatten, Linear) and a copy of its weights, loaded with
+    `strict=True` (the parameter names, `0.weight` ..., match). TypeError for a layer
+    with no translation here."""
+    from .. import nn
+
+    layers = []
+    for i, layer in enumerate(model):
+        if isinstance(layer, nn.Conv2d):
+            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                          stride=layer.stride, padding=layer.padding, bias=layer.bias is not None))
+        elif isinstance(layer, nn.Linear):
+            layers.append(torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None))
+        elif isinstance(layer, nn.MaxPool2d):
+            layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride))
+        elif isinstance(layer, nn.Flatten):
+            layers.append(torch.nn.Flatten(layer.start_dim, layer.end_dim))
+        elif isinstance(layer, nn.ReLU):
+            layers.append(torch.nn.ReLU())
+        else:
+            raise TypeError(f"torch_twin: layer {i} is a {type(layer).__name__}, which has no torch translation here")
+    twin = torch.nn.Sequential(*layers)
+    twin.load_state_dict({name: torch.from_numpy(a) for name, a in model.state_dict().items()}, strict=True)
+    return twin
+
+
+def check_lenet_agree(model, twin, torch, xb, yb, loss_rtol: float = 1e-5, grad_tol: float = 1e-3) -> dict:
+    """Forward, cross-entropy and backward on one batch (xb, yb) in both frameworks.
+
+    Returns {"loss_fastgrad", "loss_torch", "grad_error"} (the largest gradient
+    difference, relative to the largest gradient of the same parameter). Raises
+    AssertionError, naming the loss or the parameter, when the losses differ by more
+    than `loss_rtol` relative or a gradient by more than `grad_tol`: two models that
+    compute different things must not be timed against each other. Leaves every
+    gradient cleared.
+    """
+    from ..autograd import Tensor
+    from ..functional import cross_entropy
+
+    model.zero_grad()
+    twin.zero_grad()
+    loss = cross_entropy(model(Tensor(xb)), yb)
+    loss.backward()
+    twin_loss = torch.nn.functional.cross_entropy(twin(torch.from_numpy(xb)), torch.from_numpy(yb))
+    twin_loss.backward()
+    ours, theirs = float(loss.item()), float(twin_loss.item())
+    if not abs(ours - theirs) <= loss_rtol * abs(theirs):
+        raise AssertionError(f"lenet epoch: the first batch's loss differs, fastgrad {ours:.7f} vs torch "
+                             f"{theirs:.7f}; the two models do not compute the same thing, so nothing is timed")
+    twin_params = dict(twin.named_parameters())
+    worst = 0.0
+    for name, p in model.named_parameters():
+        want = twin_params[name].grad.numpy()
+        err = float(np.abs(p.grad - want).max()) / max(float(np.abs(want).max()), 1e-30)
+        if not err <= grad_tol:
+            raise AssertionError(f"lenet epoch: the gradient of {name} {want.shape} differs from torch's "
+                                 f"(relative error {err:.2e}); nothing is timed")
+        worst = max(worst, err)
+    model.zero_grad()
+    twin.zero_grad()
+    return {"loss_fastgrad": ours, "loss_torch": theirs, "grad_error": worst}
+
+
+def torch_train_epoch(torch, model, loader, optimizer) -> tuple[float, float]:
+    """`fastgrad.models.lenet.train_epoch` line for line in torch: zero_grad, forward,
+    cross-entropy, backward, step per batch, plus the same loss and accuracy sums.
+    Returns (mean loss, accuracy)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        target = torch.from_numpy(yb)
+        logits = model(torch.from_numpy(xb))
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        loss.backward()
+        optimizer.step()
+        n = len(yb)
+        total_loss += float(loss.item()) * n
+        correct += int((logits.argmax(dim=1) == target).sum())
+        seen += n
+    return total_loss / seen, correct / seen
+
+
+PHASES = ("forward", "backward", "optimizer", "rest")
+
+
+def _phased_epoch(loader, zero_grad, forward, backward, step, totals) -> None:
+    """One epoch with a clock between the phases, added into `totals` (seconds):
+    forward (model + loss), backward, optimizer (zero_grad + step), epoch (the whole
+    loop, so "rest" = batching, wrapping, loss.item and accuracy is what is left)."""
+    clock = time.perf_counter
+    start = clock()
+    for xb, yb in loader:
+        t0 = clock()
+        zero_grad()
+        t1 = clock()
+        logits, loss = forward(xb, yb)
+        t2 = clock()
+        backward(loss)
+        t3 = clock()
+        step()
+        t4 = clock()
+        _ = float(loss.item()), int((logits.argmax(1) == yb).sum())
+        totals["optimizer"] += (t1 - t0) + (t4 - t3)
+        totals["forward"] += t2 - t1
+        totals["backward"] += t3 - t2
+    totals["epoch"] += clock() - start
+
+
+@contextmanager
+def _op_clock():
+    """Within the block every op of fastgrad's table has a clock around its forward and
+    backward: yields {(op name, "forward" | "backward"): seconds}. The table is restored
+    on exit. (Op kernels work on arrays and never call other ops, so nothing is counted
+    twice; the clock adds well under a microsecond per call.)"""
+    from ..ops import OPS
+
+    totals = defaultdict(float)
+    saved = dict(OPS)
+
+    def clocked(fn, key):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[key] += time.perf_counter() - start
+        return run
+    try:
+        for name, op in saved.items():
+            OPS[name] = dataclasses.replace(op, forward=clocked(op.forward, (name, "forward")),
+                                            backward=clocked(op.backward, (name, "backward")))
+        yield totals
+    finally:
+        OPS.clear()
+        OPS.update(saved)
+
+
+def _phase_table(phases: dict) -> str:
+    """ms per epoch and share of the epoch, per phase, for each framework measured."""
+    names = list(phases)
+    rows = [["phase"] + [f"{n} ms/epoch (share)" for n in names]
+            + (["fastgrad / torch"] if "torch" in phases else [])]
+    for phase in PHASES + ("epoch",):
+        row = [phase]
+        for n in names:
+            sec = phases[n][phase]
+            row.append(f"{1e3 * sec:.1f} ({100 * sec / phases[n]['epoch']:.0f}%)")
+        if "torch" in phases:
+            row.append(f"{phases['fastgrad'][phase] / max(phases['torch'][phase], 1e-12):.2f}x")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])
+                     for r in rows)
+
+
+def bench_lenet_epoch(repeats: int, torch, batches: int | None = None, phase_epochs: int = 2,
+                      verbose: bool = True) -> dict:
+    """Time one LeNet training epoch on the digits, fastgrad vs torch (see item 4 of the
+    module docstring), every thread pool at one thread; `batches` limits the epoch to
+    the first batches x 32 training samples (for quick runs). Without torch (None) only
+    fastgrad is timed and the ratio is None.
+
+    Order: build both models with the same weights, check they agree on the first batch
+    (AssertionError otherwise, before any timing), one untimed epoch each (Numba
+    compiles, caches fill; its mean loss is reported), `repeats` interleaved timed
+    epochs (medians), then `phase_epochs` epochs each with a clock between the phases
+    and, for fastgrad, around every op.
+
+    Returns {"fastgrad", "torch": median seconds per epoch (torch None without it),
+    "ratio": fastgrad / torch or None, "met": ratio <= 1.0 or None, "batches",
+    "samples", "check": the first-batch check (None without torch), "first_epoch":
+    {framework: (mean loss, accuracy)}, "phases": {framework: {phase: seconds per
+    epoch}}, "ops": [((op, "forward"|"backward"), seconds per epoch)] largest first,
+    "outside_ops": seconds per epoch of forward + backward spent outside the op kernels}.
+    """
+    from .. import optim
+    from ..autograd import Tensor
+    from ..data import DataLoader
+    from ..functional import cross_entropy
+    from ..models.lenet import LeNet, train_epoch
+
+    x, y = lenet_data(batches)
+    with one_thread(torch):
+        model = LeNet(seed=0)
+        twin = None if torch is None else torch_twin(torch, model)   # before any step: the same start
+        check = None if torch is None else check_lenet_agree(model, twin, torch, x[:EPOCH_BATCH], y[:EPOCH_BATCH])
+        loader = DataLoader(x, y, batch_size=EPOCH_BATCH, shuffle=True, seed=0)
+        opt = optim.Adam(model.parameters(), lr=EPOCH_LR)
+        epochs = {"fastgrad": lambda: train_epoch(model, loader, opt)}
+        if torch is not None:
+            twin_loader = DataLoader(x, y, batch_size=EPOCH_BATCH, shuffle=True, seed=0)   # the same batches
+            twin_opt = torch.optim.Adam(twin.parameters(), lr=EPOCH_LR)
+            epochs["torch"] = lambda: torch_train_epoch(torch, twin, twin_loader, twin_opt)
+        first = {name: epoch() for name, epoch in epochs.items()}
+        result = compare(epochs, baseline="fastgrad", repeats=repeats, warmup=0)
+
+        phases = {}
+        with _op_clock() as op_seconds:
+            totals = defaultdict(float)
+            for _ in range(phase_epochs):
+                _phased_epoch(loader, opt.zero_grad, lambda xb, yb: _fg_forward(model, Tensor, cross_entropy, xb, yb),
+                              lambda loss: loss.backward(), opt.step, totals)
+        phases["fastgrad"] = totals
+        if torch is not None:
+            totals = defaultdict(float)
+            for _ in range(phase_epochs):
+                _phased_epoch(twin_loader, twin_opt.zero_grad, lambda xb, yb: _torch_forward(torch, twin, xb, yb),
+                              lambda loss: loss.backward(), twin_opt.step, totals)
+            phases["torch"] = totals
+    for name, totals in phases.items():
+        per_epoch = {k: v / phase_epochs for k, v in totals.items()}
+        per_epoch["rest"] = per_epoch["epoch"] - sum(per_epoch[p] for p in PHASES[:3])
+        phases[name] = per_epoch
+    ops = sorted(((key, sec / phase_epochs) for key, sec in op_seconds.items()), key=lambda kv: -kv[1])
+    out = {"fastgrad": result.median("fastgrad"), "torch": result.median("torch") if torch is not None else None,
+           "batches": len(loader), "samples": len(x), "check": check, "first_epoch": first, "phases": phases,
+           "ops": ops, "outside_ops": phases["fastgrad"]["forward"] + phases["fastgrad"]["backward"]
+           - sum(sec for _, sec in ops)}
+    out["ratio"] = None if torch is None else out["fastgrad"] / out["torch"]
+    out["met"] = None if torch is None else out["ratio"] <= EPOCH_TARGET
+    if verbose:
+        _print_lenet(out, result)
+    return out
+
+
+def _fg_forward(model, Tensor, cross_entropy, xb, yb):
+    """The forward phase in fastgrad: (logits as an array, loss)."""
+    logits = model(Tensor(xb))
+    return logits.data, cross_entropy(logits, yb)
+
+
+def _torch_forward(torch, model, xb, yb):
+    """The forward phase in torch, from NumPy batches: (logits as an array, loss)."""
+    logits = model(torch.from_numpy(xb))
+    return logits.detach().numpy(), torch.nn.functional.cross_entropy(logits, torch.from_numpy(yb))
+
+
+def _print_lenet(r: dict, result) -> None:
+    print(f"\n== LeNet training epoch, digits: {r['samples']} training images, {r['batches']} batches of "
+          f"{EPOCH_BATCH}, Adam lr {EPOCH_LR:g}, every thread pool at 1 thread ==")
+    if r["check"] is None:
+        print("check before timing: skipped (torch not installed)")
+    else:
+        c = r["check"]
+        print(f"check before timing (first batch): loss fastgrad {c['loss_fastgrad']:.6f}, torch "
+              f"{c['loss_torch']:.6f}; gradients agree within {c['grad_error']:.1e} (relative)")
+    print("first epoch (untimed; same start, same batches): "
+          + ", ".join(f"{name} mean loss {loss:.4f}, train accuracy {acc:.3f}"
+                      for name, (loss, acc) in r["first_epoch"].items()))
+    print(result.table())
+    print("\nper phase, from separately clocked epochs (the clocks add a little):")
+    print(_phase_table(r["phases"]))
+    epoch = r["phases"]["fastgrad"]["epoch"]
+    top = ", ".join(f"{name} {kind} {1e3 * sec:.1f} ms ({100 * sec / epoch:.0f}%)"
+                    for (name, kind), sec in r["ops"][:6])
+    print(f"fastgrad's largest ops per epoch (share of the epoch): {top}; forward + backward outside the "
+          f"op kernels (autograd, Python): {1e3 * r['outside_ops']:.1f} ms ({100 * r['outside_ops'] / epoch:.0f}%)")
+    print(lenet_line(r))
+
+
+def lenet_line(r: dict) -> str:
+    """The epoch's verdict and what limits it, from the measured figures."""
+    ph = r["phases"]["fastgrad"]
+    shares = ", ".join(f"{p} {100 * ph[p] / ph['epoch']:.0f}%" for p in PHASES)
+    (name, kind), sec = r["ops"][0]
+    limits = (f"fastgrad's epoch: {shares}; its largest op: {name} {kind} ({100 * sec / ph['epoch']:.0f}% "
+              f"of the epoch)")
+    if r["torch"] is None:
+        return (f"lenet epoch: fastgrad {1e3 * r['fastgrad']:.1f} ms; vs torch: skipped (torch not installed); "
+                + limits)
+    slowest = max(PHASES[:3], key=lambda p: ph[p] / max(r["phases"]["torch"][p], 1e-12))
+    return (f"lenet epoch: fastgrad {1e3 * r['fastgrad']:.1f} ms, torch {1e3 * r['torch']:.1f} ms, "
+            f"fastgrad/torch {r['ratio']:.2f} (target <= {EPOCH_TARGET:g}: {_verdict(r['met'])}); " + limits
+            + f"; furthest behind torch: {slowest} "
+              f"({ph[slowest] / max(r['phases']['torch'][slowest], 1e-12):.1f}x torch's)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastgrad.bench train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,6 +625,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (3 if quick else 9)
+    epoch_repeats = args.repeats or (3 if quick else 5)     # an epoch lasts seconds: fewer rounds
     torch = _torch()
     big = 200_000 if quick else 10_000_000
     convs = ([("report size", 1, 8, 8, 16), ("digits layer", 4, 4, 8, 8)] if quick else
@@ -309,10 +635,12 @@ def main(argv=None) -> int:
     print(f"torch: {'not installed (torch rows skipped)' if torch is None else torch.__version__ + ', 1 thread'}, "
           f"load average: {_load()}")
     adam = {label: bench_adam(label, shapes, repeats, torch)
-            for label, shapes in (("LeNet 8x8 digits", LENET), ("DQN 144-128-64-6", DQN))}
+            for label, shapes in (("LeNet 8x8 digits", lenet_shapes()), ("DQN 144-128-64-6", DQN))}
     sgd = {label: bench_sgd(label, shapes, repeats, torch)
            for label, shapes in (("DQN 144-128-64-6", DQN), (f"one tensor of {big:,}", [(big,)]))}
     conv = {label: bench_conv(label, n, c, k, hw, repeats, torch) for label, n, c, k, hw in convs}
+    epoch = bench_lenet_epoch(epoch_repeats, torch, batches=3 if quick else None, phase_epochs=1 if quick else 2)
+    linear = dispatch.bench_linear_dispatch(repeats, dispatch.QUICK_SIZES if quick else dispatch.SIZES)
 
     print("\n== Summary ==")
     for label, r in adam.items():
@@ -328,13 +656,25 @@ def main(argv=None) -> int:
     for label, r in conv.items():
         print(f"conv {label}: 3x3 specialised {r['vs_direct']:.2f}x the generic loop; "
               f"im2col + matmul {r['im2col_vs_3x3']:.2f}x the 3x3 kernel")
+    print(lenet_line(epoch))
+    for label, r in linear.items():
+        print(f"linear {label}: float32-specialised {r['speedup']:.2f}x the dtype-dispatching path, dispatch alone "
+              f"{format_seconds(r['dispatch_alone'])} of a {format_seconds(r['dispatching'])} step "
+              f"({100 * r['dispatch_alone'] / r['dispatching']:.2g}%); fastgrad nn.Linear "
+              f"{format_seconds(r['fastgrad'])}")
+    print(dispatch.explain(linear))
     for label, r in adam.items():
         print(f"target fused Adam >= {ADAM_VS_REPORT_TARGET:g}x the report's style ({label}): "
               f"{_verdict(r['vs_report'] >= ADAM_VS_REPORT_TARGET)}")
         print(f"target fused Adam faster than torch fused=True ({label}): "
               + ("skipped (torch not installed)" if r["vs_torch_fused"] is None
                  else _verdict(r["vs_torch_fused"] > 1.0)))
-    print("(not measured by this suite yet: the LeNet training epoch, fastgrad vs torch)")
+    print(f"target LeNet epoch no slower than torch (fastgrad/torch <= {EPOCH_TARGET:g}): "
+          + ("skipped (torch not installed)" if epoch["ratio"] is None
+             else f"{_verdict(epoch['met'])} ({epoch['ratio']:.2f})"))
+    for label, r in linear.items():
+        print(f"claim float32-specialised Linear >= {dispatch.CLAIM:.2f}x the dtype-dispatching one ({label}): "
+              f"{_verdict(r['claim_met'])} ({r['speedup']:.2f}x)")
     print(f"(load average at the end: {_load()})")
     return 0
 
