@@ -34,9 +34,10 @@ class LeNet(nn.Sequential):
     4-8) for each of the nine seeds tried, though the accuracy still moves by a few test
     samples from epoch to epoch. `channels` and `hidden` choose other sizes.
 
-    After 10 epochs (the 359 test digits of that split; 98% means at most 7 wrong), with
-    the loader shuffled by the same seed: batch 32 gave 352, 351, 354 right for seeds 0, 1,
-    2; batch 16 gave 354, 353, 353, 353 for seeds 0-3 (the recipe chapter 06 uses). About
+    After 10 epochs (the 359 test digits of that split; 98% means at most 7 wrong): batch
+    32 with `fit` gave 352, 351, 354 right for seeds 0, 1, 2; batch 16 gave 354, 353, 353,
+    353 for seeds 0-3 (there with a loader reseeded every epoch) and 353 for chapter 06's
+    loop (seed 0, one loader), so `fit` now defaults to batch 16. About
     five test digits (for example test indices 34, 37, 128, 149, 235, 284, 354 of that
     split) are ambiguous even to a reader and were wrong in nearly every run, so 98.6% is
     close to this network's ceiling there. Tried and not better at 10 epochs (seed 0):
