@@ -4,7 +4,8 @@ Suites:
   machine   this machine's memory bandwidth and peak GEMM FLOP/s
             (--quick: tiny sizes, a smoke test whose figures mean little)
   kernels   chapter 02/03 kernels against NumPy/BLAS, ratios from one interleaved run
-  train     chapter 06: fused Adam/SGD steps vs NumPy and torch, 3x3 conv vs the generic loop
+  train     chapter 06: fused Adam/SGD steps vs NumPy and torch, 3x3 conv vs the generic loop,
+            dtype dispatch vs a float32 Linear, the LeNet epoch vs torch
 
 `fastgrad.measure` is the toolkit (timers, machine limits, plots) at the bottom of the
 library; `fastgrad.bench` holds the benchmark programs built on it, one module per
