@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import math
 import time
 from collections import defaultdict
@@ -515,13 +516,26 @@ def bench_lenet_epoch(repeats: int, torch, batches: int | None = None, phase_epo
     epoch}}, "ops": [((op, "forward"|"backward"), seconds per epoch)] largest first,
     "outside_ops": seconds per epoch of forward + backward spent outside the op kernels}.
     """
+    x, y = lenet_data(batches)
+    # Python's full garbage collections (35-250 ms each here, with torch and the notebook's
+    # objects alive) otherwise land inside whichever op is running and swamp the per-op
+    # clock; freezing the objects that exist now keeps them out of every collection, as a
+    # long training script would (gc.freeze), and both frameworks get the same treatment.
+    gc.collect()
+    gc.freeze()
+    try:
+        return _bench_lenet_epoch(x, y, repeats, torch, phase_epochs, verbose)
+    finally:
+        gc.unfreeze()
+
+
+def _bench_lenet_epoch(x, y, repeats, torch, phase_epochs, verbose):
     from .. import optim
     from ..autograd import Tensor
     from ..data import DataLoader
     from ..functional import cross_entropy
     from ..models.lenet import LeNet, train_epoch
 
-    x, y = lenet_data(batches)
     with one_thread(torch):
         model = LeNet(seed=0)
         twin = None if torch is None else torch_twin(torch, model)   # before any step: the same start

@@ -5,6 +5,7 @@ Import the module you need explicitly (importing this package compiles nothing):
     from fastgrad.kernels import elementwise   # chapter 02: add, mul, exp, fma, sum, max, ...
     from fastgrad.kernels import matmul        # chapter 03: matrix multiplication
     from fastgrad.kernels import conv          # chapter 06: conv2d direct, im2col, 3x3-specialised
+    from fastgrad.kernels import pool          # chapter 06: max/avg pooling forward and backward
     from fastgrad.kernels import optim         # chapter 06: fused SGD/Adam steps on flat buffers
 
 Each kernel module keeps a plain NumPy-like API (arrays in, arrays out, `out=` to

@@ -7,7 +7,7 @@ tests. Layouts follow PyTorch: images NCHW, conv weights (K, C, R, S).
     conv2d(x, w; stride, padding)        forward and backward by im2col + matmul
                                          (`fastgrad.kernels.conv`)
     max_pool2d(x; kernel_size, stride)   square windows, no padding; overlapping windows
-    avg_pool2d(x; kernel_size, stride)   (stride < kernel_size) work too
+    avg_pool2d(x; kernel_size, stride)   (stride < kernel_size) work too (`fastgrad.kernels.pool`)
     cross_entropy(logits; targets)       mean over the batch of -log softmax(logits)[n, t_n],
                                          fused and stable (the row max is subtracted first)
     embedding(weight; indices)           weight[indices]; backward scatter-adds (np.add.at)
@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..kernels import conv as C
+from ..kernels import pool as P
 from ._base import Op, distinct, pick, randn, register
 
 
@@ -67,53 +68,24 @@ register(Op("conv2d", "composite", _conv2d_forward, _conv2d_backward, _conv2d_sh
 
 
 # ---------------------------------------------------------------------- pooling
-def _pool_geometry(shape, kernel_size, stride, name):
-    """(N, C, OH, OW) for pooling `shape` with square windows; ValueError naming the shape."""
-    shape = tuple(shape)
-    stride = kernel_size if stride is None else stride
-    if len(shape) != 4:
-        raise ValueError(f"{name}: input {shape} must be 4-D (N, C, H, W)")
-    for what, v in (("kernel_size", kernel_size), ("stride", stride)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: {what} must be a positive integer, got {v!r} (input {shape})")
-    n, c, h, w = shape
-    if kernel_size > h or kernel_size > w:
-        raise ValueError(f"{name}: the {kernel_size}x{kernel_size} window is larger than the input "
-                         f"{shape} (H={h}, W={w})")
-    return n, c, (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1
-
-
-def _windows(x, kernel_size, stride):
-    """(N, C, OH, OW, k, k) view of every pooling window (no copy)."""
-    stride = kernel_size if stride is None else stride
-    return sliding_window_view(x, (kernel_size, kernel_size), axis=(2, 3))[:, :, ::stride, ::stride]
-
-
+# Forward and backward are the Numba loops of `fastgrad.kernels.pool`; the references
+# below stay plain NumPy. The record keeps only the forward's output for the backward, so
+# max pooling's backward finds each window's winner again from x (the first largest
+# element, row-major, as NumPy's argmax; the kernel module's docstring has the details).
 def _pool_shape(name):
     def rule(shape, kernel_size=2, stride=None):
-        return _pool_geometry(shape, kernel_size, stride, name)
+        return P.pool2d_output_shape(shape, kernel_size, stride, name)
     return rule
 
 
 def _max_pool_forward(x, kernel_size=2, stride=None):
-    _pool_geometry(x.shape, kernel_size, stride, "max_pool2d")
-    return np.ascontiguousarray(_windows(x, kernel_size, stride).max(axis=(4, 5)))
+    return P.max_pool2d(x, kernel_size, stride)
 
 
 def _max_pool_backward(g, inputs, out, kernel_size=2, stride=None):
-    """Each window's gradient goes to its (first) largest element; windows that overlap
-    add their gradients (np.add.at)."""
-    x = inputs[0]
-    stride = kernel_size if stride is None else stride
-    n, c, oh, ow = g.shape
-    flat = _windows(x, kernel_size, stride).reshape(n, c, oh, ow, kernel_size * kernel_size)
-    winner = flat.argmax(axis=-1)
-    rows = np.arange(oh)[:, None] * stride + winner // kernel_size
-    cols = np.arange(ow)[None, :] * stride + winner % kernel_size
-    images, channels = np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None]
-    grad = np.zeros_like(x)
-    np.add.at(grad, (images, channels, rows, cols), g)
-    return (grad,)
+    """Each window's gradient goes to its first largest element; windows that overlap
+    add their gradients."""
+    return (P.max_pool2d_backward(g, inputs[0], kernel_size, stride),)
 
 
 def _pool_reference(reduce):
@@ -135,21 +107,13 @@ _max_pool_reference = _pool_reference(np.max)
 
 
 def _avg_pool_forward(x, kernel_size=2, stride=None):
-    _pool_geometry(x.shape, kernel_size, stride, "avg_pool2d")
-    return np.ascontiguousarray(_windows(x, kernel_size, stride).mean(axis=(4, 5)), dtype=x.dtype)
+    return P.avg_pool2d(x, kernel_size, stride)
 
 
 def _avg_pool_backward(g, inputs, out, kernel_size=2, stride=None):
     """Every element of a window receives 1/k^2 of the window's gradient."""
     x = inputs[0]
-    stride = kernel_size if stride is None else stride
-    _, _, oh, ow = g.shape
-    share = g / x.dtype.type(kernel_size * kernel_size)
-    grad = np.zeros_like(x)
-    for a in range(kernel_size):          # offset inside the window: one strided slice each
-        for b in range(kernel_size):
-            grad[:, :, a:a + stride * (oh - 1) + 1:stride, b:b + stride * (ow - 1) + 1:stride] += share
-    return (grad,)
+    return (P.avg_pool2d_backward(g, x.shape, kernel_size, stride, dtype=x.dtype),)
 
 
 _avg_pool_reference = _pool_reference(np.mean)
