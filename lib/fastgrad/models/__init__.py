@@ -5,5 +5,6 @@
                                      its training loop          (models/lenet.py)
 """
 from .lenet import LeNet, evaluate, fit, standardize, train_epoch
+from . import gpt  # noqa: F401  (chapter 07: GPT, KVCache, generate; fastgrad.models.gpt)
 
 __all__ = ["LeNet", "standardize", "train_epoch", "evaluate", "fit"]

@@ -23,6 +23,7 @@ from .module import (Differentiable, LoadResult, Module, Parameter, Parameterize
 from .layers import GELU, Dropout, Flatten, Linear, ReLU, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .conv import AvgPool2d, Conv2d, CrossEntropyLoss, Embedding, MaxPool2d
+from .utils import clip_grad_norm_  # noqa: F401  (chapter 07)
 
 __all__ = ["Module", "Parameter", "Differentiable", "Parameterized", "Serializable", "StateDictError",
            "LoadResult", "Linear", "ReLU", "GELU", "Flatten", "Dropout", "Sequential", "LayerNorm",

@@ -21,6 +21,7 @@ Shape rules shared with the rest of the library live in `fastgrad.shapes`.
 """
 from ._base import OPS, Op, reduced_shape, register, sum_to_shape
 from . import elementwise, reduce, movement, matmul, nn  # noqa: F401  (each registers its ops)
+from . import attention  # noqa: F401  (rms_norm, rope, causal_softmax: chapter 07)
 from .movement import basic_index
 
 __all__ = ["OPS", "Op", "register", "reduced_shape", "sum_to_shape", "basic_index"]
