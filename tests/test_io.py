@@ -170,3 +170,13 @@ def test_a_model_with_batchnorm_round_trips(tmp_path):
     fresh.load_state_dict(state)
     for (name, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    # mkstemp creates 0600 files; a saved weight file should be readable like any other file.
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = io.save({"w": np.ones(3)}, tmp_path / "w.npz")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

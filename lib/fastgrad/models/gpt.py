@@ -435,8 +435,9 @@ def generate(model: GPT, prompt_ids, n: int, temperature: float | None = 1.0, to
 
     blas_threads: NumPy's BLAS is held to this many threads while generating (threadpoolctl;
     None leaves it alone). The products of one sequence are small (one row per step with
-    the cache), and on the 2-core course machine with another job running, BLAS on two
-    threads made the recompute path about 25x slower than on one (measured).
+    the cache). Measured on the 2-core course machine: quiet, one and two BLAS threads were
+    level; with another job running, a 150-token recompute forward took about 0.7 s on two
+    threads against 26 ms on one (spinning BLAS threads fighting for the cores).
     Returns a `Generation` (tokens, logits if return_logits, seconds per token; with the
     cache, seconds[0] includes running the prompt through the model).
     """

@@ -28,4 +28,4 @@ from .utils import clip_grad_norm_  # noqa: F401  (chapter 07)
 __all__ = ["Module", "Parameter", "Differentiable", "Parameterized", "Serializable", "StateDictError",
            "LoadResult", "Linear", "ReLU", "GELU", "Flatten", "Dropout", "Sequential", "LayerNorm",
            "BatchNorm1d", "BatchNorm2d", "Conv2d", "MaxPool2d", "AvgPool2d", "Embedding",
-           "CrossEntropyLoss"]
+           "CrossEntropyLoss", "clip_grad_norm_"]
