@@ -6,6 +6,8 @@ Suites:
   kernels   chapter 02/03 kernels against NumPy/BLAS, ratios from one interleaved run
   train     chapter 06: fused Adam/SGD steps vs NumPy and torch, 3x3 conv vs the generic loop,
             dtype dispatch vs a float32 Linear, the LeNet epoch vs torch
+  generate  chapter 07: tokens/s of greedy GPT generation, KV cache vs recompute, fastgrad vs
+            a PyTorch twin of the same model with its own cache (--quick: a tiny random model)
 
 `fastgrad.measure` is the toolkit (timers, machine limits, plots) at the bottom of the
 library; `fastgrad.bench` holds the benchmark programs built on it, one module per
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
     try:
         module = importlib.import_module(f"fastgrad.bench.{args.suite}")
     except ModuleNotFoundError:
-        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels, train", file=sys.stderr)
+        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels, train, generate", file=sys.stderr)
         return 2
     return module.main(rest) or 0
 
