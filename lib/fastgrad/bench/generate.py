@@ -40,7 +40,7 @@ import numpy as np
 
 from ..measure import compare
 from .kernels import _load, _verdict
-from .threads import one_thread
+from .threads import one_thread, optional_torch as _torch
 
 PROMPTS = ("ROMEO:", "First Citizen:\n")     # the first is the timed one
 TOKENS, LENGTHS = 200, (100, 200, 400)
@@ -52,16 +52,6 @@ TORCH_TARGET, TORCH_STRETCH = 1.0, 2.0    # fastgrad cached tokens/s over torch 
 # model over 200 tokens, max |difference| about 1e-5 on logits up to about 11.
 LOGIT_ATOL = 1e-4
 ROWS = ("fastgrad recompute", "fastgrad cached", "torch cached", "torch recompute")
-
-
-def _torch():
-    """torch on one thread, or None when it is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(1)
-    return torch
 
 
 def quick_model():

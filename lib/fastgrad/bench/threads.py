@@ -10,6 +10,17 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 
+def optional_torch():
+    """torch held to one thread (`torch.set_num_threads(1)`), or None when it is not installed:
+    the benchmarks' torch rows are skipped then."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    return torch
+
+
 @contextmanager
 def one_thread(torch=None):
     """Within the block: BLAS and OpenMP pools at one thread (threadpoolctl), Numba at

@@ -56,23 +56,13 @@ import numpy as np
 from ..measure import compare, format_seconds
 from . import dispatch
 from .kernels import _load, _verdict
-from .threads import one_thread
+from .threads import one_thread, optional_torch as _torch
 
 ADAM_VS_REPORT_TARGET = 3.0    # fused Adam step vs the report's one-op-per-line NumPy style
 EPOCH_TARGET = 1.0             # LeNet epoch: fastgrad time / torch time
 EPOCH_BATCH, EPOCH_LR = 32, 2e-3
 DQN = [(128, 144), (128,), (64, 128), (64,), (6, 64), (6,)]
 LR, BETAS, EPS, MOMENTUM = 1e-3, (0.9, 0.999), 1e-8, 0.9
-
-
-def _torch():
-    """torch on one thread, or None when it is not installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(1)
-    return torch
 
 
 def lenet_shapes() -> list[tuple[int, ...]]:
