@@ -30,11 +30,10 @@ def test_save_and_load_are_the_io_functions():
     assert fg.save is io.save and fg.load is io.load
 
 
-@pytest.mark.parametrize("name", ["lazy"])
-def test_names_of_later_chapters_do_not_exist_yet(name):
-    assert not hasattr(fg, name)
-    with pytest.raises(AttributeError, match=f"{name}.*chapter"):
-        getattr(fg, name)
+def test_lazy_is_the_callable_submodule():
+    import fastgrad.lazy
+    assert fg.lazy is fastgrad.lazy and "lazy" in dir(fg) and "lazy" in fg.__all__
+    assert isinstance(fg.lazy([1.0, 2.0]), fastgrad.lazy.LazyTensor)
 
 
 def test_unknown_name_is_an_attribute_error():

@@ -20,6 +20,7 @@ Layers (a module imports only from layers below it):
 The public API, `import fastgrad as fg`:
     fg.Tensor, fg.tensor, fg.no_grad, fg.is_grad_enabled     (from fastgrad.autograd)
     fg.nn, fg.optim, fg.data, fg.functional                  (submodules)
+    fg.lazy                                                  (submodule, callable: fg.lazy(x))
     fg.save, fg.load                                         (from fastgrad.io)
 
 They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
@@ -39,12 +40,10 @@ _LAZY = {
 }
 
 # public submodules, imported on first access like the names above
-_SUBMODULES = ("nn", "optim", "data", "functional")
+_SUBMODULES = ("nn", "optim", "data", "functional", "lazy")   # fg.lazy is callable: fg.lazy(x)
 
 # names of the public API that later chapters build; until then an AttributeError says so
-_LATER = {
-    "lazy": "fastgrad.lazy (lazy graphs and fusion) comes with a later chapter",
-}
+_LATER: dict[str, str] = {}
 
 __all__ = list(_LAZY) + list(_SUBMODULES)
 

@@ -8,6 +8,8 @@ Suites:
             dtype dispatch vs a float32 Linear, the LeNet epoch vs torch
   generate  chapter 07: tokens/s of greedy GPT generation, KV cache vs recompute, fastgrad vs
             a PyTorch twin of the same model with its own cache (--quick: a tiny random model)
+  lazy      chapter 08: lazy graphs fused into generated Numba kernels vs eager fastgrad and
+            NumPy (softmax, RMSNorm, an 8-op chain, LoRA overhead), compile and cache figures
 
 `fastgrad.measure` is the toolkit (timers, machine limits, plots) at the bottom of the
 library; `fastgrad.bench` holds the benchmark programs built on it, one module per
@@ -38,7 +40,7 @@ def main(argv=None) -> int:
     try:
         module = importlib.import_module(f"fastgrad.bench.{args.suite}")
     except ModuleNotFoundError:
-        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels, train, generate", file=sys.stderr)
+        print(f"unknown benchmark suite {args.suite!r}; try: machine, kernels, train, generate, lazy", file=sys.stderr)
         return 2
     return module.main(rest) or 0
 

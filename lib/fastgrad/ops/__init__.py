@@ -7,8 +7,9 @@ generates from `method`), gradient checking (`fastgrad.gradcheck.check_op`, whic
 `check_all_ops` runs on every op) and the tests (each forward against its NumPy
 `reference`; generic wrong backwards that every op's samples must expose). So an op
 added here with one `register(Op(...))` is reachable from `Tensor`, differentiable and
-gradient-checked at once. The lazy compiler of chapter 08 is planned to read the same
-records to fuse ops; it does not exist yet.
+gradient-checked at once. The lazy compiler of chapter 08 (`fastgrad.lazy`) reads the
+same records: shape rules when a node is built, scalar forms to fuse elementwise ops, the
+eager forward for everything it does not fuse.
 
     >>> from fastgrad.ops import OPS
     >>> sorted(OPS)[:4]

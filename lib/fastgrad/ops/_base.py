@@ -5,8 +5,9 @@ shape rule, a sampler of good gradient-checking inputs, a NumPy reference forwar
 and the name under which `Tensor` code reaches it. Nothing here knows about
 `Tensor`. What reads the records today: eager autograd (`fastgrad.autograd`: `apply`
 and the generated `Tensor` methods), gradient checking (`fastgrad.gradcheck`) and the
-tests (`tests/test_ops.py` compares every forward with its `reference`). The lazy
-compiler planned for chapter 08 is meant to read the same records; it does not exist yet.
+tests (`tests/test_ops.py` compares every forward with its `reference`) and the lazy
+compiler of chapter 08 (`fastgrad.lazy`: shape rules at build time, `scalar` forms in
+generated kernels, the eager forward for what it does not fuse).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ class Op:
 
     name      key in `OPS`, e.g. "add".
     kind      "elementwise", "reduce", "movement", "matmul" or "composite". Tests use it
-              (elementwise ops take any broadcast-compatible shapes); the planned lazy
-              compiler would use it to decide which ops to fuse.
+              (elementwise ops take any broadcast-compatible shapes); the lazy compiler
+              uses it to decide which ops to fuse.
     forward   forward(*arrays, **attrs) -> array. Arrays share one float dtype, and
               the result has that dtype. Runs the library's kernels.
     backward  backward(grad_out, inputs, output, **attrs) -> tuple with one gradient
@@ -56,6 +57,11 @@ class Op:
               `x.method(*other_inputs, **attrs)` from this record, so an op without
               attrs (sqrt, abs, sin ...) needs nothing beyond its `register(Op(...))`.
               Write a method by hand for operators and for attrs taken positionally.
+    scalar    scalar(operands, lit, **attrs) -> str: the op on single elements, as a Python
+              expression over the operand names (strings), e.g. "(a + b)". The lazy
+              compiler (`fastgrad.lazy`) writes it into the loop of a fused kernel;
+              `lit(value)` spells a constant in the kernel's dtype ("np.float32(0.5)"), so
+              a float64 literal never promotes a float32 kernel. None: not fusable.
     nondiff   positions of inputs that never get a gradient (e.g. (0,) for where).
     doc       one line for tables and the generated method's docstring.
     """
@@ -71,6 +77,7 @@ class Op:
     doc: str = ""
     reference: Callable[..., np.ndarray] | None = None
     method: str | None = None
+    scalar: Callable[..., str] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, kind={self.kind!r})"

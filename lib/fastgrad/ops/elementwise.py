@@ -86,16 +86,16 @@ def _div_backward(g, inputs, out):
 
 register(Op("add", "elementwise", lambda a, b: K.add(a, b), _add_backward,
             _binary_shape("add"), _sample_binary, len(_BINARY_SHAPES), doc="a + b (broadcasting)",
-            reference=np.add, method="__add__"))
+            reference=np.add, method="__add__", scalar=lambda x, lit: f"({x[0]} + {x[1]})"))
 register(Op("sub", "elementwise", lambda a, b: K.sub(a, b), _sub_backward,
             _binary_shape("sub"), _sample_binary, len(_BINARY_SHAPES), doc="a - b (broadcasting)",
-            reference=np.subtract, method="__sub__"))
+            reference=np.subtract, method="__sub__", scalar=lambda x, lit: f"({x[0]} - {x[1]})"))
 register(Op("mul", "elementwise", lambda a, b: K.mul(a, b), _mul_backward,
             _binary_shape("mul"), _sample_binary, len(_BINARY_SHAPES), doc="a * b (broadcasting)",
-            reference=np.multiply, method="__mul__"))
+            reference=np.multiply, method="__mul__", scalar=lambda x, lit: f"({x[0]} * {x[1]})"))
 register(Op("div", "elementwise", lambda a, b: K.div(a, b), _div_backward,
             _binary_shape("div"), _sample_div, len(_BINARY_SHAPES), doc="a / b (broadcasting)",
-            reference=np.divide, method="__truediv__"))
+            reference=np.divide, method="__truediv__", scalar=lambda x, lit: f"({x[0]} / {x[1]})"))
 
 
 # ------------------------------------------------------------------ unary ops
@@ -124,20 +124,25 @@ def _relu_backward(g, inputs, out):
 
 
 register(Op("neg", "elementwise", lambda a: K.neg(a), _neg_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="-a", reference=np.negative, method="__neg__"))
+            _sample_unary, len(_UNARY_SHAPES), doc="-a", reference=np.negative, method="__neg__",
+            scalar=lambda x, lit: f"(-{x[0]})"))
 register(Op("exp", "elementwise", lambda a: K.exp(a), _exp_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="e**a", reference=np.exp, method="exp"))
+            _sample_unary, len(_UNARY_SHAPES), doc="e**a", reference=np.exp, method="exp",
+            scalar=lambda x, lit: f"np.exp({x[0]})"))
 register(Op("log", "elementwise", lambda a: K.log(a), _log_backward, _same_shape,
             _sample_positive, len(_UNARY_SHAPES), doc="natural log (inputs > 0)",
-            reference=np.log, method="log"))
+            reference=np.log, method="log", scalar=lambda x, lit: f"np.log({x[0]})"))
 register(Op("tanh", "elementwise", lambda a: K.tanh(a), _tanh_backward, _same_shape,
-            _sample_unary, len(_UNARY_SHAPES), doc="tanh(a)", reference=np.tanh, method="tanh"))
+            _sample_unary, len(_UNARY_SHAPES), doc="tanh(a)", reference=np.tanh, method="tanh",
+            scalar=lambda x, lit: f"np.tanh({x[0]})"))
 register(Op("sigmoid", "elementwise", lambda a: K.sigmoid(a), _sigmoid_backward, _same_shape,
             _sample_unary, len(_UNARY_SHAPES), doc="1 / (1 + e**-a)",
-            reference=lambda a: 1 / (1 + np.exp(-a)), method="sigmoid"))
+            reference=lambda a: 1 / (1 + np.exp(-a)), method="sigmoid",
+            scalar=lambda x, lit: f"({lit(1)} / ({lit(1)} + np.exp(-{x[0]})))"))
 register(Op("relu", "elementwise", lambda a: K.relu(a), _relu_backward, _same_shape,
             _sample_kink, len(_UNARY_SHAPES), doc="max(a, 0); gradient 0 at a == 0",
-            reference=lambda a: np.maximum(a, 0), method="relu"))
+            reference=lambda a: np.maximum(a, 0), method="relu",
+            scalar=lambda x, lit: f"({x[0]} if not ({x[0]} < {lit(0)}) else {lit(0)})"))
 
 
 # ------------------------------------------------------------ pow (scalar exponent)
@@ -198,9 +203,19 @@ def _sample_pow(rng, dtype, case=None):
     return [positive(rng, pick(rng, case, _UNARY_SHAPES), dtype)], {"exponent": exponent}
 
 
+def _pow_scalar(x, lit, exponent):
+    """The scalar form, with the same small-exponent special cases as `_pow_forward`."""
+    a, p = x[0], float(exponent)
+    special = {1.0: f"{a}", 2.0: f"({a} * {a})", 3.0: f"({a} * {a} * {a})",
+               4.0: f"(({a} * {a}) * ({a} * {a}))", 0.5: f"np.sqrt({a})",
+               -0.5: f"({lit(1)} / np.sqrt({a}))", -1.0: f"({lit(1)} / {a})",
+               -2.0: f"({lit(1)} / ({a} * {a}))"}
+    return special.get(p, f"({a} ** {lit(p)})")
+
+
 register(Op("pow", "elementwise", _pow_forward, _pow_backward, _pow_shape, _sample_pow, len(_EXPONENTS),
             doc="a ** exponent, exponent a Python number (attr)",
-            reference=lambda a, exponent: np.power(a, exponent), method="__pow__"))
+            reference=lambda a, exponent: np.power(a, exponent), method="__pow__", scalar=_pow_scalar))
 
 
 # --------------------------------------------------------------------- gelu
@@ -229,7 +244,9 @@ def _gelu_reference(a):
 register(Op("gelu", "elementwise", _gelu_forward, _gelu_backward, _same_shape,
             _sample_unary, len(_UNARY_SHAPES),
             doc="GELU, tanh approximation (as GPT-2 and torch gelu(approximate='tanh'))",
-            reference=_gelu_reference, method="gelu"))
+            reference=_gelu_reference, method="gelu",
+            scalar=lambda x, lit: (f"({lit(0.5)} * {x[0]} * ({lit(1)} + np.tanh({lit(_GELU_C)} * "
+                                   f"({x[0]} + {lit(_GELU_K)} * {x[0]} * {x[0]} * {x[0]}))))")))
 
 
 # -------------------------------------------------------------------- where
@@ -261,4 +278,4 @@ def _sample_where(rng, dtype, case=None):
 register(Op("where", "elementwise", _where_forward, _where_backward, _where_shape, _sample_where,
             len(_WHERE_SHAPES),
             nondiff=(0,), doc="a where cond else b (cond boolean, no gradient; broadcasting)",
-            reference=np.where, method="where"))
+            reference=np.where, method="where", scalar=lambda x, lit: f"({x[1]} if {x[0]} else {x[2]})"))
