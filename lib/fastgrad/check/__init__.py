@@ -6,10 +6,10 @@ cases, prints a verdict a learner can act on and returns a `CheckResult`.
 import importlib
 
 from ._base import (TIME_LIMIT, Case, CaseFailed, CheckResult, expect_close, expect_equal, expect_new_array,
-                    expect_unchanged, read_only, run_cases)
+                    expect_unchanged, learner_frame, read_only, run_cases)
 
 __all__ = ["TIME_LIMIT", "Case", "CaseFailed", "CheckResult", "expect_close", "expect_equal", "expect_new_array",
-           "expect_unchanged", "read_only", "run_cases"]
+           "expect_unchanged", "learner_frame", "read_only", "run_cases"]
 
 
 def __getattr__(name):

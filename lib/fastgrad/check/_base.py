@@ -77,7 +77,7 @@ class Case:
     time_limit: float | None = None     # seconds; None means TIME_LIMIT
 
 
-def _learner_frame(exc: BaseException) -> str:
+def learner_frame(exc: BaseException) -> str:
     """The last traceback line, so a learner sees where their code broke."""
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
@@ -143,10 +143,10 @@ def _run(name: str, fn: Callable, cases: list[Case]) -> CheckResult:
             if isinstance(exc, ValueError) and "read-only" in str(exc):
                 return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}): your "
                                    "function wrote into one of its inputs, which this case passes "
-                                   f"read-only{_learner_frame(exc)}. Compute into a new array (or the "
+                                   f"read-only{learner_frame(exc)}. Compute into a new array (or the "
                                    "`out` you were given) and leave the inputs unchanged.", cases_run=number)
             return CheckResult(name, FAIL, f"case {number}/{len(cases)} ({case.description}) raised "
-                               f"{type(exc).__name__}: {exc}{_learner_frame(exc)}", cases_run=number)
+                               f"{type(exc).__name__}: {exc}{learner_frame(exc)}", cases_run=number)
     return CheckResult(name, PASS, f"all {len(cases)} cases pass.", cases_run=len(cases))
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import Case, CaseFailed, CaseTimeout, CheckResult, _learner_frame, run_cases
+from ._base import Case, CaseFailed, CaseTimeout, CheckResult, learner_frame, run_cases
 
 __all__ = ["arithmetic_intensity", "attainable_gflops", "my_timer", "predict_bound"]
 
@@ -120,7 +120,7 @@ def arithmetic_intensity(fn: Callable, *, show: bool = True) -> CheckResult:
             except (AttributeError, KeyError, TypeError) as exc:
                 text = str(exc)
                 if isinstance(dtype, str) or any(w in text for w in ("float", "itemsize", "dtype")):
-                    raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: `dtype` may "
+                    raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: `dtype` may "
                                      "be a NumPy type (np.float32) or a string ('float32'); "
                                      "np.dtype(dtype).itemsize gives the bytes per element for both.") from None
                 raise

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .. import strided
-from ._base import Case, CaseFailed, CaseTimeout, CheckResult, _learner_frame, run_cases
+from ._base import Case, CaseFailed, CaseTimeout, CheckResult, learner_frame, run_cases
 
 __all__ = ["broadcast_shapes", "contiguous_strides", "flat_stride", "offset_of", "permute_strides", "slice_view"]
 
@@ -236,7 +236,7 @@ def broadcast_shapes(fn: Callable, *, show: bool = True) -> CheckResult:
             except IndexError as exc:
                 if len(a) == len(b):
                     raise
-                raise CaseFailed(f"raised IndexError: {exc}{_learner_frame(exc)}. Hint: the shapes have different "
+                raise CaseFailed(f"raised IndexError: {exc}{learner_frame(exc)}. Hint: the shapes have different "
                                  "lengths: pad the shorter one with 1s at the front first (or zip the reversed "
                                  "shapes with itertools.zip_longest(..., fillvalue=1)).") from None
             got = _int_tuple(answer, "the broadcast shape", expected)
@@ -390,7 +390,7 @@ def slice_view(fn: Callable, *, show: bool = True) -> CheckResult:
             except IndexError as exc:
                 if len(slices) >= len(shape):
                     raise
-                raise CaseFailed(f"raised IndexError: {exc}{_learner_frame(exc)}. Hint: there are fewer slices than "
+                raise CaseFailed(f"raised IndexError: {exc}{learner_frame(exc)}. Hint: there are fewer slices than "
                                  "axes here; the remaining axes are kept whole. Loop over the slices "
                                  "(enumerate(slices)), not over the axes.") from None
             got_shape, got_strides, got_offset = _parts(answer, 3, "(new_shape, new_strides, new_offset)")
@@ -517,7 +517,7 @@ def flat_stride(fn: Callable, *, show: bool = True) -> CheckResult:
             except IndexError as exc:
                 if shape != ():
                     raise
-                raise CaseFailed(f"raised IndexError: {exc}{_learner_frame(exc)}. Hint: a 0-d array (shape ()) has "
+                raise CaseFailed(f"raised IndexError: {exc}{learner_frame(exc)}. Hint: a 0-d array (shape ()) has "
                                  "one element and no axes: it flattens to shape (1,) without a copy; return any "
                                  "int (1 is usual).") from None
             got = None if answer is None else _int(answer, "the flat stride (or None for a copy)")

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import (TIME_LIMIT, Case, CaseFailed, CaseTimeout, CheckResult, _learner_frame, expect_close, read_only,
+from ._base import (TIME_LIMIT, Case, CaseFailed, CaseTimeout, CheckResult, learner_frame, expect_close, read_only,
                     run_cases)
 
 __all__ = ["Node", "chain", "div_backward", "matmul_backward", "mul_backward", "sum_backward", "topo_sort",
@@ -168,10 +168,10 @@ def _table_case(op_name: str, make_backward: Callable[[Callable], Callable], inp
                 except ValueError as exc:
                     if "read-only" in str(exc):
                         raise
-                    raise CaseFailed(f"on {label}, your rule raised ValueError: {exc}{_learner_frame(exc)}") from None
+                    raise CaseFailed(f"on {label}, your rule raised ValueError: {exc}{learner_frame(exc)}") from None
                 except Exception as exc:
                     raise CaseFailed(f"on {label}, your rule raised {type(exc).__name__}: "
-                                     f"{exc}{_learner_frame(exc)}") from None
+                                     f"{exc}{learner_frame(exc)}") from None
                 if not result.passed:
                     w = result.worst
                     where = (f"worst element: {input_names[w.input_index]}{list(w.index)}, your rule gives "
@@ -221,7 +221,7 @@ def _binary_case(description: str, shape, dtype, rule: Callable, names: tuple[st
         except ValueError as exc:
             if "read-only" in str(exc):
                 raise
-            raise CaseFailed(f"raised ValueError: {exc}{_learner_frame(exc)}. Hint: grad, a and b all have shape "
+            raise CaseFailed(f"raised ValueError: {exc}{learner_frame(exc)}. Hint: grad, a and b all have shape "
                              f"{tuple(shape)} here and the rule is elementwise (*, /), not a matrix product "
                              "(@, np.dot).") from None
         got_a, got_b = _pair(result, f"({names[0]}, {names[1]})")
@@ -312,7 +312,7 @@ def _matmul_case(description: str, a_shape, b_shape, dtype, seed: int, non_conti
                                                 or "mismatch" in str(exc) or "broadcast" in str(exc)):
                 extra = (" For batched inputs transpose only the last two axes, np.swapaxes(b, -1, -2): "
                          "b.T reverses ALL axes.") if batched else ""
-                raise CaseFailed(f"raised ValueError: {exc}{_learner_frame(exc)}. Hint: shapes tell you where "
+                raise CaseFailed(f"raised ValueError: {exc}{learner_frame(exc)}. Hint: shapes tell you where "
                                  f"the transposes go: grad_a must have a's shape {a.shape}, so grad_a = grad "
                                  f"{grad.shape} @ b^T {_swap_last(b).shape}; grad_b = a^T {_swap_last(a).shape} "
                                  f"@ grad. Use the matrix product @, not the elementwise *.{extra}") from None
@@ -435,7 +435,7 @@ def _sum_case(description: str, shape, axis, keepdims: bool, dtype=np.float64, s
         except (ValueError, TypeError, IndexError) as exc:
             if "read-only" in str(exc):
                 raise
-            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: {hint}") from None
+            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: {hint}") from None
         _close(want, got, "grad_x", hint)
         _check_not_broadcast_view(got)
     return Case(description, run)
@@ -506,7 +506,7 @@ def _unbroadcast_case(description: str, grad_shape, shape, dtype=np.float64, see
         except (ValueError, IndexError, TypeError) as exc:
             if "read-only" in str(exc):
                 raise
-            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: grad "
+            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: grad "
                              f"{tuple(grad_shape)} -> input shape {tuple(shape)}: {todo or 'nothing to reduce, return grad'}.") from None
         got_shape = np.shape(got) if got is not None else None
         if got is not None and got_shape != tuple(shape):

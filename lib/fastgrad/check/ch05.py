@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import TODO, Case, CaseFailed, CheckResult, _learner_frame, run_cases
+from ._base import TODO, Case, CaseFailed, CheckResult, learner_frame, run_cases
 
 __all__ = ["central_difference", "my_gradcheck", "relative_error"]
 
@@ -216,7 +216,7 @@ def _relerr_case(description: str, a, b, hint: str = "") -> Case:
             got = fn(a_in.copy(), b_in.copy())
         except (ValueError, ZeroDivisionError) as exc:
             if a_in.size == 0:
-                raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: with nothing "
+                raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: with nothing "
                                  "to compare there is no error: return 0.0 when the arrays are empty "
                                  "(np.max of an empty array raises).") from None
             raise

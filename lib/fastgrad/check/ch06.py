@@ -58,7 +58,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._base import Case, CaseFailed, CheckResult, _learner_frame, expect_new_array, read_only, run_cases
+from ._base import Case, CaseFailed, CheckResult, learner_frame, expect_new_array, read_only, run_cases
 
 __all__ = ["adam_step", "conv_output_shape", "cross_entropy", "im2col", "linear_backward", "sgd_momentum_step"]
 
@@ -193,7 +193,7 @@ def _linear_case(description: str, n: int, fin: int, fout: int, dtype, seed: int
         except ValueError as exc:
             if _is_read_only_error(exc):
                 raise
-            raise CaseFailed(f"raised ValueError: {exc}{_learner_frame(exc)}. Hint: the shapes do not fit: grad_out "
+            raise CaseFailed(f"raised ValueError: {exc}{learner_frame(exc)}. Hint: the shapes do not fit: grad_out "
                              f"is (N, out) = {g.shape}, w is (out, in) = {w.shape}, x is (N, in) = {x.shape}; "
                              "grad_x = grad_out @ w is (N, in), grad_w = grad_out.T @ x is (out, in), "
                              "grad_b = grad_out.sum(axis=0) is (out,).") from None
@@ -376,7 +376,7 @@ def _im2col_case(description: str, shape, r: int, s: int, stride: int = 1, paddi
             got = fn(x_in, r, s) if defaults else fn(x_in, r, s, stride=stride, padding=padding)
         except TypeError as exc:
             if "float" in str(exc) and ("integer" in str(exc) or "int" in str(exc)):
-                raise CaseFailed(f"raised TypeError: {exc}{_learner_frame(exc)}. Hint: a size came out as a float: "
+                raise CaseFailed(f"raised TypeError: {exc}{learner_frame(exc)}. Hint: a size came out as a float: "
                                  "`/` is true division in Python 3 (7 / 2 == 3.5); compute "
                                  "OH = (H + 2*padding - R) // stride + 1 with integer division //.") from None
             raise
@@ -394,7 +394,7 @@ def _im2col_case(description: str, shape, r: int, s: int, stride: int = 1, paddi
                 hint = (f"arrays of different shapes met. {sizes[0].upper() + sizes[1:]}, so each kernel offset's "
                         f"strided slice of the padded image has shape (N, C, OH, OW) = {(n_, c_, oh_, ow_)}; "
                         "check OH and OW, the slice bounds, and the order of the axes where you copy it.")
-            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: {hint}") from None
+            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: {hint}") from None
         if got is None:
             raise CaseFailed("the function returned None; expected the (N*OH*OW, C*R*S) array of patches (did you "
                              "forget `return`?).")
@@ -522,7 +522,7 @@ def _shape_case(description: str, x_shape, w_shape, stride: int = 1, padding: in
         except ValueError as exc:
             hint = ("compare the kernel with the PADDED input, H + 2*padding by W + 2*padding." if padding else
                     "raise only when the channels differ or the kernel is larger than the padded input.")
-            raise CaseFailed(f"raised ValueError({exc}){_learner_frame(exc)}, but these shapes fit (the answer is "
+            raise CaseFailed(f"raised ValueError({exc}){learner_frame(exc)}, but these shapes fit (the answer is "
                              f"{want}). Hint: {hint}") from None
         if got is None:
             raise CaseFailed("the function returned None; expected a tuple (N, K, OH, OW) (did you forget `return`?).")
@@ -558,7 +558,7 @@ def _shape_error_case(description: str, x_shape, w_shape, stride: int = 1, paddi
         except NotImplementedError:
             raise
         except Exception as exc:
-            raise CaseFailed(f"raised {type(exc).__name__}({exc}){_learner_frame(exc)}; expected a ValueError. Hint: "
+            raise CaseFailed(f"raised {type(exc).__name__}({exc}){learner_frame(exc)}; expected a ValueError. Hint: "
                              "`raise ValueError(f\"...\")`: callers catch ValueError for bad arguments, and an "
                              "`assert` disappears under `python -O`.") from None
         hint = ""
@@ -620,7 +620,7 @@ def _call_step(fn, args, kwargs):
             return fn(*args, **kwargs)
     except ValueError as exc:
         if _is_read_only_error(exc):
-            raise CaseFailed(f"your function wrote into grad{_learner_frame(exc)}, which this case passes read-only: "
+            raise CaseFailed(f"your function wrote into grad{learner_frame(exc)}, which this case passes read-only: "
                              "update only the state you are given (param and the optimizer's buffers) and leave "
                              "grad unchanged; the caller may still need it (logging, clipping, "
                              "accumulation).") from None
@@ -1061,7 +1061,7 @@ def _ce_case(description: str, logits: np.ndarray, targets: np.ndarray, *, under
                 got = fn(x_in, t_in)
         except (FloatingPointError, OverflowError, RuntimeWarning) as exc:
             text = str(exc)
-            where = _learner_frame(exc)
+            where = learner_frame(exc)
             if "overflow" in text or isinstance(exc, OverflowError):
                 raise CaseFailed(f"{type(exc).__name__}: {text}{where}. overflow: subtract the row max before exp. "
                                  f"The logits here reach {np.abs(logits).max():g} and exp(89) is already inf in "
@@ -1080,14 +1080,14 @@ def _ce_case(description: str, logits: np.ndarray, targets: np.ndarray, *, under
                 raise
             text = str(exc)
             if "broadcast" in text:
-                raise CaseFailed(f"raised ValueError: {text}{_learner_frame(exc)}. Hint: an (N, C) array met an (N,) "
+                raise CaseFailed(f"raised ValueError: {text}{learner_frame(exc)}. Hint: an (N, C) array met an (N,) "
                                  "one, which NumPy lines up with the LAST axis (the classes). Keep the reduced axis "
                                  "when you subtract the row max or divide by the row sum (keepdims=True, or "
                                  "[:, None]); and the targets are class indices, picked with "
                                  "log_p[np.arange(N), targets], not one-hot rows to multiply with.") from None
             raise
         except IndexError as exc:
-            raise CaseFailed(f"raised IndexError: {exc}{_learner_frame(exc)}. Hint: targets is 1-D, (N,) class "
+            raise CaseFailed(f"raised IndexError: {exc}{learner_frame(exc)}. Hint: targets is 1-D, (N,) class "
                              "indices (not one-hot rows); pick log_p[np.arange(N), targets].") from None
         if got is None:
             raise CaseFailed("the function returned None; expected the mean loss, a float (did you forget `return`?).")

@@ -68,7 +68,7 @@ from ._base import Case, CaseFailed, CheckResult, read_only, run_cases
 __all__ = ["attend_one", "cache_append", "causal_mask", "greedy_generate", "masked_softmax", "rope_at"]
 
 
-def _learner_frame(exc: BaseException) -> str:
+def learner_frame(exc: BaseException) -> str:
     """The learner's line where `exc` was raised: the last traceback frame outside NumPy and
     this checker (an error raised inside np.argmax points at the learner's call of it)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
@@ -339,9 +339,9 @@ def _softmax_case(description: str, scores: np.ndarray, mask: np.ndarray) -> Cas
             elif "broadcast" in str(exc):
                 hint = (" Hint: an array of shape (..., T) met one of shape (..., T, T_k): keep the reduced axis "
                         "(keepdims=True) when you subtract the row max and divide by the row sum.")
-            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}.{hint}") from None
+            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}.{hint}") from None
         except OverflowError as exc:
-            raise CaseFailed(f"raised OverflowError: {exc}{_learner_frame(exc)}. "
+            raise CaseFailed(f"raised OverflowError: {exc}{learner_frame(exc)}. "
                              + _softmax_fp_hint({"overflow"}, scores)) from None
         got = _returned_array(got, "the probabilities", want.shape)
         if got.shape != want.shape:
@@ -504,14 +504,14 @@ def _attend_case(description: str, h: int, d: int, max_len: int, length: int, dt
         except (IndexError, ValueError) as exc:
             if _is_read_only_error(exc):
                 raise
-            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: q is (n_head, head_dim) "
+            raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: q is (n_head, head_dim) "
                              f"= {q.shape}, keys[:, :length] and values[:, :length] are (n_head, length, head_dim) = "
                              f"{(h, length, d)}; scores per head: np.einsum('hd,htd->ht', q, k), or "
                              "(k @ q[:, :, None])[:, :, 0]. Note that .T of a 3-D array reverses all three axes: "
                              "use k.transpose(0, 2, 1) to swap the last two, and that keys[:length] slices the heads "
                              "(axis 0), not the positions (axis 1).") from None
         except OverflowError as exc:
-            raise CaseFailed(f"raised OverflowError: {exc}{_learner_frame(exc)}. Hint: subtract each head's max "
+            raise CaseFailed(f"raised OverflowError: {exc}{learner_frame(exc)}. Hint: subtract each head's max "
                              "score before exp.") from None
         got = _returned_array(got, "the attention output", want.shape)
         if got.shape != want.shape:
@@ -687,7 +687,7 @@ def _rope_call(fn, x_in: np.ndarray, offset: int, base: float | None):
         return fn(x_in, offset) if base is None else fn(x_in, offset, base=base)
     except ValueError as exc:
         if _is_read_only_error(exc):
-            raise CaseFailed(f"your function wrote into x{_learner_frame(exc)}, which this case passes read-only: "
+            raise CaseFailed(f"your function wrote into x{learner_frame(exc)}, which this case passes read-only: "
                              "x must stay unchanged (the caller still holds the unrotated queries and keys, and "
                              "rotating in place twice rotates twice). Build the result in a new array "
                              "(np.empty_like(x), or np.concatenate).") from None
@@ -858,13 +858,13 @@ def _append_case(description: str, h: int, d: int, max_len: int, steps: list, dt
                 got = fn(keys, values, length, k_in, v_in)
             except ValueError as exc:
                 if _is_read_only_error(exc):
-                    raise CaseFailed(f"{where}: your function wrote into k_new or v_new{_learner_frame(exc)}, which "
+                    raise CaseFailed(f"{where}: your function wrote into k_new or v_new{learner_frame(exc)}, which "
                                      "this case passes read-only: copy them into the cache and leave them "
                                      "unchanged.") from None
                 hint = (" Hint: the positions are axis 1 of keys and values, (n_head, max_len, head_dim): "
                         "keys[:, length:length + t_new] = k_new; keys[length:length + t_new] slices the heads."
                         if "broadcast" in str(exc) else "")
-                raise CaseFailed(f"{where}: raised ValueError: {exc}{_learner_frame(exc)}, but "
+                raise CaseFailed(f"{where}: raised ValueError: {exc}{learner_frame(exc)}, but "
                                  f"{length} + {t} = {length + t} rows fit in max_len={max_len}.{hint}") from None
             want_k, want_v = before_k.copy(), before_v.copy()
             want_k[:, length:length + t] = k_new
@@ -925,7 +925,7 @@ def _overflow_case(description: str, h: int, d: int, max_len: int, length: int, 
             if _is_read_only_error(exc):
                 raise
             if "broadcast" in message:
-                raise CaseFailed(f"raised NumPy's ValueError({message!r}){_learner_frame(exc)}: the slice "
+                raise CaseFailed(f"raised NumPy's ValueError({message!r}){learner_frame(exc)}: the slice "
                                  f"keys[:, {length}:{need}] holds only {max(0, max_len - length)} rows. Check "
                                  "BEFORE writing and raise a ValueError that says what happened, naming both sizes: "
                                  f"if length + t_new > max_len: raise ValueError(f\"... {{length + t_new}} rows ... "
@@ -942,7 +942,7 @@ def _overflow_case(description: str, h: int, d: int, max_len: int, length: int, 
         except NotImplementedError:
             raise
         except Exception as exc:
-            raise CaseFailed(f"raised {type(exc).__name__}({exc}){_learner_frame(exc)}; expected a ValueError. Hint: "
+            raise CaseFailed(f"raised {type(exc).__name__}({exc}){learner_frame(exc)}; expected a ValueError. Hint: "
                              "`raise ValueError(f\"...\")`: callers catch ValueError for bad arguments, and an "
                              "`assert` disappears under `python -O`.") from None
         extra = ""
@@ -1098,12 +1098,12 @@ def _greedy_case(description: str, vocab: int, prompt, n: int, seed: int, ties: 
             got = fn(model, given, n)
         except (IndexError, ValueError) as exc:
             if "axis" in str(exc):
-                raise CaseFailed(f"raised {type(exc).__name__}: {exc}{_learner_frame(exc)}. Hint: the logits are "
+                raise CaseFailed(f"raised {type(exc).__name__}: {exc}{learner_frame(exc)}. Hint: the logits are "
                                  f"1-D, shape (vocab,) = ({vocab},): np.argmax(logits) (axis 0 or -1).") from None
             raise
         except AttributeError as exc:
             if "append" in str(exc) and isinstance(given, np.ndarray):
-                raise CaseFailed(f"raised AttributeError: {exc}{_learner_frame(exc)}. Hint: prompt_ids may be a list "
+                raise CaseFailed(f"raised AttributeError: {exc}{learner_frame(exc)}. Hint: prompt_ids may be a list "
                                  "or a NumPy array: start from a list of your own, ids = list(prompt_ids).") from None
             raise
         if isinstance(prompt, list) and given != list(prompt):

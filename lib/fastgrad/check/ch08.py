@@ -91,7 +91,7 @@ class Node:
         return f"<{self.op}{extra} {self.shape}>"
 
 
-def _learner_frame(exc: BaseException) -> str:
+def learner_frame(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     if not frames:
         return ""
@@ -232,7 +232,7 @@ def _topo_case(description: str, build: Callable[[], tuple[Node, dict]], *, max_
         try:
             got = fn(output)
         except RecursionError as exc:
-            raise CaseFailed(f"RecursionError{_learner_frame(exc)}: a recursive walk goes one Python frame deeper "
+            raise CaseFailed(f"RecursionError{learner_frame(exc)}: a recursive walk goes one Python frame deeper "
                              "per node, and Python stops at about 1000 frames; real graphs (an unrolled loop, a "
                              "long chain of layers) are deeper than that. Walk the graph with an explicit stack "
                              "(a list you push to and pop from) instead of recursion.") from None
@@ -309,7 +309,7 @@ def _broadcast_ok(a, b) -> Case:
             if any(x != y and 1 not in (x, y) for x, y in zip(la, lb)):
                 hint = (" Hint: you aligned the shapes on the LEFT (padding the shorter one with 1s on the right); "
                         "NumPy aligns them on the right: the last dimensions pair up.")
-            raise CaseFailed(f"raised ValueError({str(exc)!r}){_learner_frame(exc)}, but {a} and {b} broadcast to "
+            raise CaseFailed(f"raised ValueError({str(exc)!r}){learner_frame(exc)}, but {a} and {b} broadcast to "
                              f"{want}.{hint}") from None
         if got is None:
             raise CaseFailed(f"the function returned None; expected the shape {want} (did you forget `return`?).")
@@ -350,7 +350,7 @@ def _broadcast_bad(a, b) -> Case:
         except NotImplementedError:
             raise
         except Exception as exc:
-            raise CaseFailed(f"raised {type(exc).__name__}({exc}){_learner_frame(exc)}; expected a ValueError "
+            raise CaseFailed(f"raised {type(exc).__name__}({exc}){learner_frame(exc)}; expected a ValueError "
                              "naming both shapes (NumPy raises ValueError too). An `assert` disappears under "
                              "`python -O`.") from None
         hint = ""
