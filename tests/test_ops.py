@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from fastgrad import autograd
 from fastgrad.autograd import Tensor
+from fastgrad.ops.methods import add_table_methods
 from fastgrad.ops import OPS, Op
 
 SETTINGS = settings(max_examples=20, deadline=None)
@@ -283,7 +284,7 @@ def reach(op: Op, inputs: list, attrs: dict):
     a Tensor method or operator written by hand gets the attrs positionally; a method
     generated from the table and a function of fastgrad.autograd get them as keywords."""
     if hasattr(Tensor, op.method):
-        if getattr(getattr(Tensor, op.method), "__code__", None) is autograd._table_method(op).__code__:
+        if getattr(getattr(Tensor, op.method), "from_op_table", False):
             return getattr(inputs[0], op.method)(*inputs[1:], **attrs)   # generated: attrs as keywords
         return getattr(inputs[0], op.method)(*inputs[1:], *attrs.values())
     assert callable(getattr(autograd, op.method, None)), (
@@ -305,14 +306,14 @@ def test_every_op_is_reachable_from_tensor(name):
 
 
 def test_a_new_op_gets_its_tensor_method_from_the_table(monkeypatch):
-    """Registering an op is all it takes: `_add_table_methods` (run at import) writes
-    `Tensor.<method>` for it."""
+    """Registering an op is all it takes: `add_table_methods` (run at import for Tensor and
+    LazyTensor) writes `<class>.<method>` for it."""
     square = Op("square", "elementwise", lambda a: a * a, lambda g, inputs, out: (2 * g * inputs[0],),
                 lambda shape: tuple(shape), OPS["exp"].sample, reference=np.square, method="square")
     monkeypatch.setitem(OPS, "square", square)
     assert not hasattr(Tensor, "square")
     try:
-        autograd._add_table_methods()
+        add_table_methods(Tensor)
         x = Tensor([1.0, -2.0, 3.0], requires_grad=True)
         y = x.square()
         assert y.op is square and "square" in Tensor.square.__doc__

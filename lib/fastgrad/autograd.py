@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .ops import OPS, Op
+from .ops.methods import OpMethods, add_table_methods
 from .shapes import FLOAT_DTYPES
 
 _grad_enabled = True
@@ -103,7 +104,7 @@ def _tensor_data(data, dtype) -> np.ndarray:
     return np.array(array, dtype=np.float32)
 
 
-class Tensor:
+class Tensor(OpMethods):
     """An n-dimensional array that can record the operations that made it.
 
     Tensor(data, dtype=None, requires_grad=False)
@@ -128,7 +129,7 @@ class Tensor:
     `retain_grad()`). Gradients accumulate over backward calls; `zero_grad()` clears.
 
     Methods of ops without attributes (exp, log, tanh, sigmoid, relu, gelu, ...) are
-    generated from the op table: see `Op.method` and `_add_table_methods`.
+    generated from the op table: see `Op.method` and `fastgrad.ops.methods`.
     """
 
     __array_ufunc__ = None   # make `np_array + tensor` call Tensor.__radd__, not NumPy
@@ -246,61 +247,6 @@ class Tensor:
                 key = id(t)
                 grads[key] = gi if key not in grads else grads[key] + gi   # accumulate reuse
 
-    # ------------------------------------------------------- operator overloads
-    def __add__(self, other): return apply("add", self, other)
-    def __radd__(self, other): return apply("add", other, self)
-    def __sub__(self, other): return apply("sub", self, other)
-    def __rsub__(self, other): return apply("sub", other, self)
-    def __mul__(self, other): return apply("mul", self, other)
-    def __rmul__(self, other): return apply("mul", other, self)
-    def __truediv__(self, other): return apply("div", self, other)
-    def __rtruediv__(self, other): return apply("div", other, self)
-    def __neg__(self): return apply("neg", self)
-    def __matmul__(self, other): return apply("matmul", self, other)
-    def __rmatmul__(self, other): return apply("matmul", other, self)
-    def __getitem__(self, index): return apply("getitem", self, index=index)
-
-    def __pow__(self, exponent):
-        """`t ** p` for a Python number p (the exponent gets no gradient)."""
-        if isinstance(exponent, Tensor):
-            raise TypeError("t ** other: the exponent must be a Python number; "
-                            "for a tensor exponent write (other * t.log()).exp()")
-        return apply("pow", self, exponent=float(exponent))
-
-    def __rpow__(self, base):
-        """`c ** t` for a positive number c, as exp(t * log c)."""
-        return (self * float(np.log(base))).exp()
-
-    # --------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False): return apply("sum", self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return apply("mean", self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return apply("max", self, axis=axis, keepdims=keepdims)
-    def softmax(self, axis=-1): return apply("softmax", self, axis=axis)
-    def log_softmax(self, axis=-1): return apply("log_softmax", self, axis=axis)
-
-    def reshape(self, *shape):
-        """`t.reshape(2, 3)` or `t.reshape((2, 3))`; one dimension may be -1."""
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return apply("reshape", self, new_shape=tuple(int(n) for n in shape))
-
-    def permute(self, *axes):
-        """Reorder axes like `np.transpose(t, axes)`: `t.permute(2, 0, 1)`."""
-        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return apply("permute", self, axes=tuple(int(a) for a in axes))
-
-    def transpose(self, dim0: int = -2, dim1: int = -1):
-        """Swap two axes (by default the last two: the matrix transpose of a batch)."""
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return self.permute(*axes)
-
-    @property
-    def T(self):
-        """All axes reversed (the matrix transpose for 2-D)."""
-        return self.permute(*reversed(range(self.ndim)))
-
-    def broadcast_to(self, shape):
-        return apply("broadcast_to", self, new_shape=tuple(shape))
 
 
 # ---------------------------------------------------------------------- apply
@@ -410,29 +356,9 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 # --------------------------------------------- Tensor methods from the op table
-def _table_method(op: Op):
-    """`x.method(*other_inputs, **attrs)` for `op`: apply(op.name, x, ...). The op is looked
-    up by name at each call, so a replaced table entry (a timed or buggy backward) is used."""
-    name = op.name
-
-    def method(self, *others, **attrs):
-        return apply(name, self, *others, **attrs)
-
-    method.__name__, method.__qualname__ = op.method, f"Tensor.{op.method}"
-    method.__doc__ = f"{op.doc or name} (the op {name!r}; this method is generated from the op table)"
-    return method
-
-
-def _add_table_methods() -> None:
-    """Give `Tensor` a method for every op in the table whose `Op.method` is neither
-    written by hand on `Tensor` nor a function of this module (`where`, `concatenate`).
-    Runs once, at import: an op registered later is reached through `apply`."""
-    for op in OPS.values():
-        if op.method and not hasattr(Tensor, op.method) and not callable(globals().get(op.method)):
-            setattr(Tensor, op.method, _table_method(op))
-
-
-_add_table_methods()
+# The operators and methods are `OpMethods`' (shared with LazyTensor); they apply ops here.
+Tensor._apply = staticmethod(apply)
+add_table_methods(Tensor, skip=("where", "concatenate"))      # those two are functions of this module
 
 
 __all__ = ["Tensor", "apply", "no_grad", "is_grad_enabled", "topological_order",

@@ -18,10 +18,11 @@ from typing import Iterable
 import numpy as np
 
 from ..ops import OPS, Op
+from ..ops.methods import OpMethods, add_table_methods
 from ..shapes import FLOAT_DTYPES
 
 
-class LazyTensor:
+class LazyTensor(OpMethods):
     """A node of a lazy graph: a leaf (an array, or a constant from a Python number) or
     an op of the table applied to other nodes. Nothing is computed until `realize()`.
 
@@ -87,52 +88,6 @@ class LazyTensor:
             print(text)
         return text
 
-    # ------------------------------------------------------- operator overloads
-    def __add__(self, other): return apply("add", self, other)
-    def __radd__(self, other): return apply("add", other, self)
-    def __sub__(self, other): return apply("sub", self, other)
-    def __rsub__(self, other): return apply("sub", other, self)
-    def __mul__(self, other): return apply("mul", self, other)
-    def __rmul__(self, other): return apply("mul", other, self)
-    def __truediv__(self, other): return apply("div", self, other)
-    def __rtruediv__(self, other): return apply("div", other, self)
-    def __neg__(self): return apply("neg", self)
-    def __matmul__(self, other): return apply("matmul", self, other)
-    def __rmatmul__(self, other): return apply("matmul", other, self)
-    def __getitem__(self, index): return apply("getitem", self, index=index)
-
-    def __pow__(self, exponent):
-        """`t ** p` for a Python number p."""
-        if isinstance(exponent, LazyTensor):
-            raise TypeError("t ** other: the exponent must be a Python number")
-        return apply("pow", self, exponent=float(exponent))
-
-    # --------------------------------------------------------------- methods
-    def sum(self, axis=None, keepdims=False): return apply("sum", self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return apply("mean", self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return apply("max", self, axis=axis, keepdims=keepdims)
-    def softmax(self, axis=-1): return apply("softmax", self, axis=axis)
-    def log_softmax(self, axis=-1): return apply("log_softmax", self, axis=axis)
-
-    def reshape(self, *shape):
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return apply("reshape", self, new_shape=tuple(int(n) for n in shape))
-
-    def permute(self, *axes):
-        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return apply("permute", self, axes=tuple(int(a) for a in axes))
-
-    def transpose(self, dim0: int = -2, dim1: int = -1):
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return self.permute(*axes)
-
-    @property
-    def T(self):
-        return self.permute(*reversed(range(self.ndim)))
-
-    def broadcast_to(self, shape):
-        return apply("broadcast_to", self, new_shape=tuple(shape))
 
 
 # ------------------------------------------------------------------ building
@@ -231,21 +186,9 @@ def concatenate(*tensors, axis: int = 0) -> LazyTensor:
     return apply("concatenate", *tensors, axis=axis)
 
 
-def _table_method(op: Op):
-    name = op.name
-
-    def method(self, *others, **attrs):
-        return apply(name, self, *others, **attrs)
-
-    method.__name__, method.__qualname__ = op.method, f"LazyTensor.{op.method}"
-    method.__doc__ = f"{op.doc or name} (lazy; the op {name!r} from the op table)"
-    return method
-
-
-for _op in OPS.values():       # exp, log, tanh, gelu, rms_norm ...: generated from the table
-    if op_method := _op.method:
-        if not hasattr(LazyTensor, op_method) and op_method not in ("where", "concatenate"):
-            setattr(LazyTensor, op_method, _table_method(_op))
+# Operators and methods are `OpMethods`' (shared with Tensor); here they build nodes.
+LazyTensor._apply = staticmethod(apply)
+add_table_methods(LazyTensor, skip=("where", "concatenate"))   # exp, gelu, rms_norm ... from the table
 
 
 # ---------------------------------------------------------------- graph passes

@@ -18,6 +18,8 @@ eager forward for everything it does not fuse.
 Modules: `elementwise` (add ... gelu, where), `reduce` (sum, mean, max, softmax,
 log_softmax), `movement` (reshape, permute, broadcast_to, getitem, concatenate),
 `matmul`, `nn` (conv2d, max_pool2d, avg_pool2d, cross_entropy, embedding, layer_norm).
+`methods`: the operators and methods `Tensor` and `LazyTensor` share (`OpMethods`), and
+`add_table_methods`, which generates one per op of the table.
 Shape rules shared with the rest of the library live in `fastgrad.shapes`.
 """
 from ._base import OPS, Op, reduced_shape, register, sum_to_shape
