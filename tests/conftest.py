@@ -1,8 +1,14 @@
 """Session-wide settings for the test suite."""
 import importlib.util
 import os
+import tempfile
 
 import pytest
+
+# The lazy compiler's disk cache (fastgrad.lazy.codegen) goes to a fresh directory: tests and
+# the notebooks nbval runs (their kernels inherit this environment) never read kernels an
+# earlier run left in ~/.cache, so compile counts and timings are the same on every run.
+os.environ["FASTGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastgrad-test-cache-")
 
 
 def pytest_sessionstart(session):

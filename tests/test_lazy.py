@@ -90,6 +90,32 @@ def test_movement_and_composite_ops_run_their_eager_forward():
     _close(out.numpy(), want.data, np.float32)
 
 
+@pytest.mark.parametrize("build, kernels", [
+    (lambda a, b: (a * 2.0).T + b, 1),                      # transpose between fused ops
+    (lambda a, b: a[:, ::2] * a[:, 1::2] + b[::2, 0], 1),    # strided slices, an int index
+    (lambda a, b: a[::-1, 1:] - 1.0, 1),                     # a negative step
+    (lambda a, b: (a.reshape(2, 6) + 1.0).reshape(4, 3) * b, 1),   # // and % on a flat index
+    (lambda a, b: (a.T * b).sum(0), 1),                      # in a reduction's prologue
+    (lambda a, b: a.sum(1, keepdims=True).broadcast_to((3, 4)) * a, 2),
+])
+def test_movement_between_fused_ops_is_index_arithmetic(build, kernels):
+    a, b = _arr(3, 4), _arr(4, 3)
+    out = build(fg.lazy(a), fg.lazy(b))
+    groups = L.schedule(out)
+    assert all(g.kind != "eager" for g in groups), [g.kind for g in groups]   # no copy kernel
+    assert len(groups) == kernels
+    _close(out.numpy(), build(Tensor(a), Tensor(b)).data, np.float32)
+
+
+def test_a_movement_that_must_be_written_stays_a_view():
+    a, W = _arr(4, 3), _arr(4, 5)
+    out = (fg.lazy(a) * 2.0).T @ fg.lazy(W)            # matmul cannot fuse its input
+    assert [g.kind for g in L.schedule(out)] == ["elementwise", "eager", "eager"]
+    _close(out.numpy(), ((Tensor(a) * 2.0).T @ Tensor(W)).data, np.float32)
+    source = L.codegen.generate(L.schedule((fg.lazy(a) * 2.0).T + 1.0)[0]).source
+    assert "a0[i1, i0]" in source                       # read transposed, not copied
+
+
 @pytest.mark.parametrize("op, axis, keepdims", [("sum", (0, 2), False), ("mean", 1, False),
                                                ("max", None, False), ("sum", 0, True), ("max", -1, True)])
 def test_reductions_over_any_axes_with_a_prologue(op, axis, keepdims):
@@ -201,16 +227,68 @@ def test_realising_the_same_structure_again_compiles_nothing():
         a, b, c = (fg.lazy(_arr(n, 7)) for _ in range(3))
         return (a * b + c).tanh()
 
-    build(5).realize()                           # compiles (or hits, if already cached)
-    compiles, hits = L.STATS["compiles"], L.STATS["hits"]
-    out = build(5).realize()
-    assert L.STATS["compiles"] == compiles and L.STATS["hits"] == hits + 1
-    build(300).realize()                         # other sizes, same rank and pattern: cached
-    assert L.STATS["compiles"] == compiles and L.STATS["hits"] == hits + 2
+    def built():                                 # compiled, or loaded from the disk cache
+        return L.STATS["compiles"] + L.STATS["disk_loads"]
+
+    L.clear_cache()
+    build(5).realize()
+    assert built() == 1 and L.STATS["plans"] == 1
+    out = build(5).realize()                     # the same structure: the cached schedule
+    assert built() == 1 and L.STATS["plan_hits"] == 1
+    build(300).realize()                         # other sizes, same rank and pattern: the kernel
+    assert built() == 1 and L.STATS["hits"] == 1 and L.STATS["plans"] == 2
     a, b, c = (fg.lazy(_arr(5, 7).astype(np.float64)) for _ in range(3))
     (a * b + c).tanh().realize()                 # another dtype: a new kernel
-    assert L.STATS["compiles"] == compiles + 1
+    assert built() == 2
     assert out.value.shape == (5, 7)
+
+
+def test_the_schedule_cache_tells_apart_what_changes_the_result():
+    x, y = _arr(4, 5), _arr(4, 5)
+    L.clear_cache()
+    for build in [lambda a, b: a * b + 1.0, lambda a, b: a * b + 2.0,      # another constant
+                  lambda a, b: a * a + 1.0,                               # the same array twice
+                  lambda a, b: (a * b).sum(0), lambda a, b: (a * b).sum(1),   # another axis
+                  lambda a, b: a[:, ::2] * 2.0, lambda a, b: a[:, 1::2] * 2.0]:   # another slice
+        for _ in range(2):
+            a, b = fg.lazy(x), fg.lazy(y)
+            want = build(Tensor(x), Tensor(y)).data
+            _close(build(a, b).numpy(), want, np.float32)
+    assert L.STATS["plans"] == 7 and L.STATS["plan_hits"] == 7
+
+
+_DISK_SCRIPT = """
+import numpy as np, fastgrad as fg
+from fastgrad.lazy import codegen
+x = np.arange(6, dtype=np.float32)
+print((fg.lazy(x) * 3.0 + 1.0).tanh().sum().numpy(), codegen.STATS["compiles"], codegen.STATS["disk_loads"])
+"""
+
+
+def _run_script(cache):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, FASTGRAD_CACHE_DIR=str(cache))
+    done = subprocess.run([sys.executable, "-c", _DISK_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    value, compiles, loads = done.stdout.split()
+    return float(value), int(compiles), int(loads)
+
+
+def test_the_disk_cache_serves_a_new_process(tmp_path):
+    want = float(np.tanh(np.arange(6) * 3.0 + 1.0).sum())
+    value, compiles, loads = _run_script(tmp_path)
+    assert (compiles, loads) == (1, 0) and abs(value - want) < 1e-5
+    sources = list((tmp_path / "lazy").glob("k_*.py"))
+    assert len(sources) == 1 and "cache=True" in sources[0].read_text()
+    value, compiles, loads = _run_script(tmp_path)       # a new process: loaded, not compiled
+    assert (compiles, loads) == (0, 1) and abs(value - want) < 1e-5
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    value, compiles, loads = _run_script(blocked)        # cannot write: compiled from exec'd source
+    assert (compiles, loads) == (1, 0) and abs(value - want) < 1e-5
 
 
 # ----------------------------------------------------------------- explain, draw
@@ -255,6 +333,7 @@ _SHAPES = [(3, 4), (4,), (3, 1), (1, 4), ()]
 _UNARY = ["neg", "tanh", "sigmoid", "relu", "exp", "square", "gelu"]
 _BINARY = ["add", "sub", "mul", "div"]
 _REDUCE = [("sum", -1), ("mean", 0), ("max", -1), ("sum", None)]
+_MOVE = ["flip", "transpose", "flatten", "broadcast"]
 
 
 def _step(kind, name, x, y=None):
@@ -269,6 +348,14 @@ def _step(kind, name, x, y=None):
         if name == "div":
             return x / (y * y + 1.0)             # a denominator >= 1
         return {"add": x + y, "sub": x - y, "mul": x * y}[name]
+    if kind == "move":          # shape-preserving, so later steps still broadcast
+        if name == "flip":
+            return x[::-1] if x.ndim else x
+        if name == "transpose":
+            return (x.T + 1.0).T
+        if name == "flatten":
+            return (x.reshape(-1) * 2.0).reshape(x.shape)
+        return x.broadcast_to((3, 4)) * 0.5
     op, axis = name
     return getattr(x, op)(axis, True)
 
@@ -277,6 +364,7 @@ _steps = st.lists(st.one_of(
     st.tuples(st.just("unary"), st.sampled_from(_UNARY), st.integers(0, 99), st.just(0)),
     st.tuples(st.just("binary"), st.sampled_from(_BINARY), st.integers(0, 99), st.integers(0, 99)),
     st.tuples(st.just("reduce"), st.sampled_from(_REDUCE), st.integers(0, 99), st.just(0)),
+    st.tuples(st.just("move"), st.sampled_from(_MOVE), st.integers(0, 99), st.just(0)),
 ), min_size=1, max_size=8)
 
 

@@ -5,7 +5,11 @@ The rule, tinygrad's in miniature:
     a maximal set of them becomes one loop over the output, with no arrays in between;
   * a reduction (sum, mean, max) ends a group, and may take a fused elementwise
     *prologue*: `sum(a * b)` is one pass, reading a and b and never writing a * b;
-  * everything else (matmul, movement, composite ops, elementwise ops without a scalar
+  * a movement op (permute, broadcast_to, getitem, reshape) between fused ops becomes
+    *index arithmetic*: `(a * b).T + c` is one loop that reads a and b at transposed
+    indices, with no transposed copy; a movement op whose result must be written (an
+    output, or the input of a matmul) runs its eager forward, which returns a NumPy view;
+  * everything else (matmul, concatenate, composite ops, elementwise ops without a scalar
     form) is its own kernel, run by the op's eager forward.
 
 An elementwise node is *materialised* (written to memory) only when it is an output, or
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .codegen import REDUCE, fusable_elementwise
+from .codegen import REDUCE, fusable_elementwise, fusable_movement
 from .graph import LazyTensor, topological_order
 
 
@@ -36,7 +40,13 @@ class Group:
 
 
 def fusable(node: LazyTensor) -> bool:
-    """True when `node` can live inside a fused loop (an elementwise op with a scalar form)."""
+    """True when `node` can live inside a fused loop: an elementwise op with a scalar form,
+    or a movement op the code generator turns into index arithmetic."""
+    return node.value is None and (fusable_elementwise(node) or fusable_movement(node))
+
+
+def computes(node: LazyTensor) -> bool:
+    """A fusable node that does arithmetic (elementwise), not only index arithmetic."""
     return node.value is None and fusable_elementwise(node)
 
 
@@ -49,18 +59,22 @@ def fusable_reduce(node: LazyTensor) -> bool:
 
 def materialised(order: list[LazyTensor], roots: list[LazyTensor]) -> set[int]:
     """ids of the op nodes whose result is written to memory: the roots, every node that
-    is not a fusable elementwise op, and elementwise nodes with a consumer that cannot
-    fuse them."""
+    is not fusable, fusable nodes with a consumer that cannot fuse them, and the input of
+    a written movement node (which runs eagerly, as a view of its input). Consumers come
+    after their inputs in `order`, so one pass over it backwards decides every node."""
     out = {id(r) for r in roots if r.value is None}
-    for node in order:
+    for node in reversed(order):
         if node.value is not None:
             continue
         if not fusable(node):
             out.add(id(node))
-            for x in node.inputs:                         # consumer cannot fuse its inputs
-                if x.value is None and not fusable_reduce(node):
-                    out.add(id(x))
-        # a fusable elementwise consumer fuses its elementwise inputs: nothing to mark
+            if fusable_reduce(node):                      # its prologue is fused
+                continue
+        elif computes(node) or id(node) not in out:
+            continue                                      # fuses its fusable inputs
+        for x in node.inputs:                             # a consumer that cannot fuse them
+            if x.value is None:
+                out.add(id(x))
     return out
 
 
@@ -72,8 +86,8 @@ def group(roots: list[LazyTensor]) -> list[Group]:
     for node in order:
         if id(node) not in written:
             continue
-        if fusable(node) or fusable_reduce(node):
-            kind = "elementwise" if fusable(node) else "reduce"
+        if computes(node) or fusable_reduce(node):
+            kind = "elementwise" if computes(node) else "reduce"
             members, inputs = _collect(node, written)
             groups.append(Group(kind, node, members, inputs))
         else:
@@ -114,4 +128,4 @@ def _collect(root: LazyTensor, written: set[int]):
     return members, inputs
 
 
-__all__ = ["Group", "group", "materialised", "fusable", "fusable_reduce"]
+__all__ = ["Group", "group", "materialised", "fusable", "computes", "fusable_reduce"]
