@@ -325,6 +325,7 @@ def test_the_benchmark_runs_quick(capsys):
     out = capsys.readouterr().out
     assert "compile: first kernel" in out and "softmax (64, 128) float32: 3 lazy kernel(s)" in out
     assert "RMSNorm (64, 128) float32: 2 lazy kernel(s)" in out and "lazy overhead on LoRA" in out
+    assert "disk cache: a new process compiles 5 structures" in out
     assert out.count(" met") + out.count("NOT met") >= 3
 
 

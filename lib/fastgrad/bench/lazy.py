@@ -3,7 +3,9 @@ per comparison (`fastgrad.measure.compare`), every implementation checked agains
 fastgrad before it is timed.
 
 0. Compiling: the first kernel compiled in this process, further new structures, and an
-   in-memory cache hit (the dictionary lookup `codegen.compiled` does on a hit).
+   in-memory cache hit (the dictionary lookup `codegen.compiled` does on a hit); then the
+   disk cache: two new processes build the same five structures in an empty cache
+   directory, the first compiles them, the second loads them from disk.
 1. Softmax over (4096, 1024) float32, written with primitives (max, sub, exp, sum, div):
    lazy (warm cache; each call builds the graph, schedules and runs 3 kernels) vs eager
    fastgrad (the same primitives on `Tensor`s, and the table's composite `softmax` op) vs
@@ -23,6 +25,11 @@ overhead under 10% of eager on LoRA.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -99,6 +106,31 @@ def compile_figures() -> dict:
             "generate": gen}
 
 
+_DISK_SCRIPT = """
+import json, numpy as np, fastgrad as fg
+from fastgrad.lazy import codegen
+x = np.ones(1000, np.float32)
+for f in [lambda t: t * 2.0 + 1.0, lambda t: (t * t).tanh(), lambda t: (t - 3.0) / (t + 2.0),
+          lambda t: t.sigmoid() * t, lambda t: (t * t).sum()]:
+    f(fg.lazy(x)).numpy()
+print(json.dumps({k: codegen.STATS[k] for k in ("compile_seconds", "load_seconds")}))
+"""
+
+
+def disk_cache_figures() -> tuple[dict, dict]:
+    """Seconds per kernel in a new process with an empty disk cache, then in a second new
+    process that finds the five kernels on disk (the first of each includes Numba's own
+    start-up, which no cache removes)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, FASTGRAD_CACHE_DIR=cache, FASTGRAD_LAZY_DISK_CACHE="1")
+        runs = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", _DISK_SCRIPT], env=env, capture_output=True,
+                                  text=True, timeout=600, check=True)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return runs[0], runs[1]
+
+
 def _check(name, got, want, rtol=1e-5):
     scale = max(1.0, float(np.max(np.abs(want))))
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale, err_msg=name)
@@ -140,8 +172,19 @@ def _main(argv=None) -> int:
     further = ", ".join(format_seconds(s) for s in comp["further"])
     print(f"fastgrad lazy benchmark{' (--quick: tiny sizes, figures not meaningful)' if quick else ''}")
     print(f"compile: first kernel in this process {format_seconds(comp['first'])}; "
-          f"further new structures {further}; in-memory cache hit {format_seconds(comp['hit'])} "
-          f"(plus generating the source to form the key, {format_seconds(comp['generate'])})")
+          f"further new structures {further}; in-memory cache hit {format_seconds(comp["hit"])}; "
+          f"generating the source, {format_seconds(comp["generate"])}, which a graph of a known structure skips (schedule cache)")
+    cold, warm = disk_cache_figures()
+    if len(cold["compile_seconds"]) == 5 and len(warm["load_seconds"]) == 5:
+        gain = np.median(cold["compile_seconds"][1:]) / np.median(warm["load_seconds"][1:])
+        print(f"disk cache: a new process compiles 5 structures in "
+              f"{format_seconds(sum(cold['compile_seconds']))} (first {format_seconds(cold['compile_seconds'][0])}, "
+              f"then median {format_seconds(np.median(cold['compile_seconds'][1:]))}); the next process loads them in "
+              f"{format_seconds(sum(warm['load_seconds']))} (first {format_seconds(warm['load_seconds'][0])}, "
+              f"then median {format_seconds(np.median(warm['load_seconds'][1:]))}: {gain:.0f}x faster per structure)")
+    else:
+        print(f"disk cache: not used (compiled {len(cold['compile_seconds'])}, then "
+              f"{len(warm['compile_seconds'])} compiled and {len(warm['load_seconds'])} loaded)")
     triad_n = 1_000_000 if quick else 10_000_000
     bandwidth = triad_bandwidth(triad_n, repeats=repeats)
     print(f"measured bandwidth: {bandwidth:.1f} GB/s (float64 triad, one thread, {triad_n:,} "
