@@ -172,8 +172,8 @@ def _main(argv=None) -> int:
     further = ", ".join(format_seconds(s) for s in comp["further"])
     print(f"fastgrad lazy benchmark{' (--quick: tiny sizes, figures not meaningful)' if quick else ''}")
     print(f"compile: first kernel in this process {format_seconds(comp['first'])}; "
-          f"further new structures {further}; in-memory cache hit {format_seconds(comp["hit"])}; "
-          f"generating the source, {format_seconds(comp["generate"])}, which a graph of a known structure skips (schedule cache)")
+          f"further new structures {further}; in-memory cache hit {format_seconds(comp['hit'])}; "
+          f"generating the source, {format_seconds(comp['generate'])}, which a graph of a known structure skips (schedule cache)")
     cold, warm = disk_cache_figures()
     if len(cold["compile_seconds"]) == 5 and len(warm["load_seconds"]) == 5:
         gain = np.median(cold["compile_seconds"][1:]) / np.median(warm["load_seconds"][1:])

@@ -7,6 +7,7 @@ Import the module you need explicitly (importing this package compiles nothing):
     from fastgrad.kernels import conv          # chapter 06: conv2d direct, im2col, 3x3-specialised
     from fastgrad.kernels import pool          # chapter 06: max/avg pooling forward and backward
     from fastgrad.kernels import optim         # chapter 06: fused SGD/Adam steps on flat buffers
+    from fastgrad.kernels import vexp          # chapter 08: a vectorisable exp (range reduction + polynomial)
 
 Each kernel module keeps a plain NumPy-like API (arrays in, arrays out, `out=` to
 write into a buffer you own) and hides the access-pattern dispatch: a contiguous

@@ -344,7 +344,7 @@ def cache_dir() -> Path:
 def _header(kernel: Kernel) -> str:
     # the flags sorted: a set's repr changes order between processes (string hashing)
     flags = "{" + ", ".join(map(repr, sorted(kernel.fastmath))) + "}" if kernel.fastmath else "False"
-    return ("import numpy as np\nimport numba\n\n"
+    return ("import numpy as np\nimport numba\nfrom fastgrad.kernels.vexp import fast_exp\n\n"
             f"@numba.njit(error_model='numpy', fastmath={flags}, cache=True)\n")
 
 
@@ -384,7 +384,8 @@ def compiled(kernel: Kernel, call_args: tuple):
     start = time.perf_counter()
     fn = _from_file(kernel) if DISK_CACHE else None
     if fn is None:
-        namespace = {"np": np}
+        from ..kernels.vexp import fast_exp
+        namespace = {"np": np, "fast_exp": fast_exp}
         exec(compile(kernel.source, "<fastgrad.lazy kernel>", "exec"), namespace)
         fn = numba.njit(error_model="numpy", fastmath=kernel.fastmath)(namespace["kernel"])
     fn.compile(tuple(numba.typeof(a) for a in call_args))

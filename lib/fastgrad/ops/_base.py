@@ -61,7 +61,9 @@ class Op:
               expression over the operand names (strings), e.g. "(a + b)". The lazy
               compiler (`fastgrad.lazy`) writes it into the loop of a fused kernel;
               `lit(value)` spells a constant in the kernel's dtype ("np.float32(0.5)"), so
-              a float64 literal never promotes a float32 kernel. None: not fusable.
+              a float64 literal never promotes a float32 kernel; `fast_exp` is the vectorisable
+              exp of `fastgrad.kernels.vexp` (NumPy's `np.exp` in a loop is a scalar call).
+              None: not fusable.
     nondiff   positions of inputs that never get a gradient (e.g. (0,) for where).
     doc       one line for tables and the generated method's docstring.
     """

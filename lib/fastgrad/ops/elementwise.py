@@ -128,7 +128,7 @@ register(Op("neg", "elementwise", lambda a: K.neg(a), _neg_backward, _same_shape
             scalar=lambda x, lit: f"(-{x[0]})"))
 register(Op("exp", "elementwise", lambda a: K.exp(a), _exp_backward, _same_shape,
             _sample_unary, len(_UNARY_SHAPES), doc="e**a", reference=np.exp, method="exp",
-            scalar=lambda x, lit: f"np.exp({x[0]})"))
+            scalar=lambda x, lit: f"fast_exp({x[0]})"))
 register(Op("log", "elementwise", lambda a: K.log(a), _log_backward, _same_shape,
             _sample_positive, len(_UNARY_SHAPES), doc="natural log (inputs > 0)",
             reference=np.log, method="log", scalar=lambda x, lit: f"np.log({x[0]})"))
@@ -138,7 +138,7 @@ register(Op("tanh", "elementwise", lambda a: K.tanh(a), _tanh_backward, _same_sh
 register(Op("sigmoid", "elementwise", lambda a: K.sigmoid(a), _sigmoid_backward, _same_shape,
             _sample_unary, len(_UNARY_SHAPES), doc="1 / (1 + e**-a)",
             reference=lambda a: 1 / (1 + np.exp(-a)), method="sigmoid",
-            scalar=lambda x, lit: f"({lit(1)} / ({lit(1)} + np.exp(-{x[0]})))"))
+            scalar=lambda x, lit: f"({lit(1)} / ({lit(1)} + fast_exp(-{x[0]})))"))
 register(Op("relu", "elementwise", lambda a: K.relu(a), _relu_backward, _same_shape,
             _sample_kink, len(_UNARY_SHAPES), doc="max(a, 0); gradient 0 at a == 0",
             reference=lambda a: np.maximum(a, 0), method="relu",
