@@ -14,6 +14,8 @@ Layers (a module imports only from layers below it):
     functional       free functions over the chapter 06 ops: conv2d, pooling, cross_entropy, ...
     nn, optim        Module and layers; SGD/Adam/AdamW on one flat buffer (chapter 06)
     data, io         bundled digits, split, DataLoader; save/load weights as .npz without pickle
+    profile          per-op forward/backward time, bytes and Python/autograd overhead (chapter 09)
+    buffers          a buffer pool keyed by shape and dtype (chapter 09; measured, rarely a win)
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
 
@@ -21,6 +23,7 @@ The public API, `import fastgrad as fg`:
     fg.Tensor, fg.tensor, fg.no_grad, fg.is_grad_enabled     (from fastgrad.autograd)
     fg.nn, fg.optim, fg.data, fg.functional                  (submodules)
     fg.lazy                                                  (submodule, callable: fg.lazy(x))
+    fg.profile                                               (submodule: with fg.profile.profile() as p)
     fg.save, fg.load                                         (from fastgrad.io)
 
 They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
@@ -40,7 +43,7 @@ _LAZY = {
 }
 
 # public submodules, imported on first access like the names above
-_SUBMODULES = ("nn", "optim", "data", "functional", "lazy")   # fg.lazy is callable: fg.lazy(x)
+_SUBMODULES = ("nn", "optim", "data", "functional", "lazy", "profile")   # fg.lazy is callable: fg.lazy(x)
 
 # names of the public API that later chapters build; until then an AttributeError says so
 _LATER: dict[str, str] = {}
