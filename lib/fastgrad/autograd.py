@@ -293,15 +293,36 @@ def apply(op: str | Op, *inputs, **attrs) -> Tensor:
             op = OPS[op]
         except KeyError:
             raise KeyError(f"no op named {op!r}; the table has {sorted(OPS)}") from None
-    tensors = _as_inputs(op, inputs)
+    tensors = inputs if _same_dtype_tensors(inputs) else _as_inputs(op, inputs)
     arrays = [t.data for t in tensors]
     op.shape(*[a.shape for a in arrays], **attrs)
     data = op.forward(*arrays, **attrs)
-    needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+    needs_grad = False
+    if _grad_enabled:
+        for t in tensors:
+            if t.requires_grad:
+                needs_grad = True
+                break
     out = Tensor._wrap(data, requires_grad=needs_grad)
     if needs_grad:
         out.op, out.inputs, out.attrs = op, tuple(tensors), attrs
     return out
+
+
+def _same_dtype_tensors(inputs) -> bool:
+    """The common case, checked cheaply: every input a Tensor of one float dtype, so
+    `_as_inputs` has nothing to convert (per-op overhead: chapter 09)."""
+    dtype = None
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            return False
+        if dtype is None:
+            dtype = t.data.dtype
+            if dtype not in FLOAT_DTYPES:
+                return False
+        elif t.data.dtype != dtype:
+            return False
+    return dtype is not None
 
 
 def topological_order(root: Tensor) -> list[Tensor]:

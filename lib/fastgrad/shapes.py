@@ -56,12 +56,17 @@ def broadcast_shapes(*shapes: Sequence[int], name: str | None = None) -> Shape:
         shapes (2, 3) and (4,) cannot be broadcast: axis -1 has sizes 3 and 4
         (they must be equal, or one of them 1)
     """
+    try:                                         # shapes seen before: one dictionary lookup
+        return _BROADCAST_SEEN[shapes]           # (a per-op cost of every binary op)
+    except (KeyError, TypeError):                # new, or unhashable (a list): the rule below
+        pass
+    key = shapes
     shapes = tuple(as_shape(s) for s in shapes)
     if not shapes:
         return ()
     first = shapes[0]
     if all(s == first for s in shapes):         # the common case, no work
-        return first
+        return _remember(key, first)
     ndim = max(len(s) for s in shapes)
     result = []
     for axis in range(-ndim, 0):
@@ -73,7 +78,16 @@ def broadcast_shapes(*shapes: Sequence[int], name: str | None = None) -> Shape:
             raise ValueError(f"{_prefix(name)}shapes {_listed(shapes)} cannot be broadcast: axis {axis} "
                              f"has sizes {_listed(sizes)} (they must be equal, or one of them 1)")
         result.append(sizes[0] if sizes else 1)
-    return tuple(result)
+    return _remember(key, tuple(result))
+
+
+_BROADCAST_SEEN: dict = {}                       # (shapes) -> broadcast shape, valid results only
+
+
+def _remember(key, shape: Shape) -> Shape:
+    if len(_BROADCAST_SEEN) < 4096 and all(type(k) is tuple for k in key):   # bounded
+        _BROADCAST_SEEN[key] = shape
+    return shape
 
 
 def normalize_axes(axis, ndim: int, name: str | None = None) -> Shape:
