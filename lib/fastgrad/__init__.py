@@ -15,7 +15,10 @@ Layers (a module imports only from layers below it):
     nn, optim        Module and layers; SGD/Adam/AdamW on one flat buffer (chapter 06)
     data, io         bundled digits, split, DataLoader; save/load weights as .npz without pickle
     profile          per-op forward/backward time, bytes and Python/autograd overhead (chapter 09)
+    switches         on/off switches for chapter 09's speed-ups (the bottom layer: autograd and
+                     the ops read them)
     buffers          a buffer pool keyed by shape and dtype (chapter 09; measured, rarely a win)
+    ladder           chapter 09's training steps, one speed-up more per rung (MLP and CNN)
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
 
@@ -24,6 +27,8 @@ The public API, `import fastgrad as fg`:
     fg.nn, fg.optim, fg.data, fg.functional                  (submodules)
     fg.lazy                                                  (submodule, callable: fg.lazy(x))
     fg.profile                                               (submodule: with fg.profile.profile() as p)
+    fg.switches                                              (submodule, callable: with fg.switches(free_graph=True))
+    fg.ladder                                                (submodule: chapter 09's training-step ladder)
     fg.save, fg.load                                         (from fastgrad.io)
 
 They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
@@ -43,7 +48,8 @@ _LAZY = {
 }
 
 # public submodules, imported on first access like the names above
-_SUBMODULES = ("nn", "optim", "data", "functional", "lazy", "profile")   # fg.lazy is callable: fg.lazy(x)
+_SUBMODULES = ("nn", "optim", "data", "functional", "lazy", "profile", "switches", "ladder")
+# fg.lazy and fg.switches are callable: fg.lazy(x), with fg.switches(needed_grads=False): ...
 
 # names of the public API that later chapters build; until then an AttributeError says so
 _LATER: dict[str, str] = {}

@@ -29,6 +29,7 @@ import numpy as np
 from .ops import OPS, Op
 from .ops.methods import OpMethods, add_table_methods
 from .shapes import FLOAT_DTYPES
+from .switches import SWITCHES
 
 _grad_enabled = True
 
@@ -204,7 +205,7 @@ class Tensor(OpMethods):
         self.grad = None
 
     # -------------------------------------------------------------- backward
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None) -> None:
         """Reverse-mode autodiff: fill `.grad` of every leaf this tensor depends on.
 
         grad  d(something)/d(self), shape `self.shape`. Optional when `self` has one
@@ -213,6 +214,12 @@ class Tensor(OpMethods):
         The graph is visited in reverse topological order, computed iteratively
         (`topological_order`), so a chain of 100,000 ops does not hit Python's
         recursion limit. A tensor used twice receives the sum of both gradients.
+
+        retain_graph  False: free the graph as backward goes (intermediates nobody holds
+              are released early; a second backward through it is a RuntimeError), as
+              PyTorch does by default. True: keep it. None (default): free it only when
+              the switch `free_graph` is on (`fastgrad.switches`; off unless chapter 09's
+              ladder turns it on), so calling backward twice on one graph works.
         """
         if not self.requires_grad:
             raise RuntimeError(
@@ -228,25 +235,71 @@ class Tensor(OpMethods):
             raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape "
                              f"{self.shape}; they must be equal")
 
-        grads: dict[int, np.ndarray] = {id(self): grad}
-        for node in reversed(topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:                      # no gradient reached this node
-                continue
-            if node.is_leaf or node._retain_grad:
-                node.grad = np.array(g) if node.grad is None else node.grad + g
-            if node.is_leaf:
-                continue
-            input_grads = node.op.backward(g, [t.data for t in node.inputs], node.data, **node.attrs)
-            for i, (t, gi) in enumerate(zip(node.inputs, input_grads)):
-                if gi is None or not t.requires_grad:
-                    continue
-                if gi.shape != t.shape:
-                    raise RuntimeError(f"{node.op.name}.backward returned a gradient of shape {gi.shape} "
-                                       f"for input {i} of shape {t.shape}")
-                key = id(t)
-                grads[key] = gi if key not in grads else grads[key] + gi   # accumulate reuse
+        _run_backward(self, grad, retain_graph)
 
+
+_FREED = None   # set below: the record a node gets when free_graph dropped its inputs
+
+
+def _run_backward(root: "Tensor", grad: np.ndarray, retain_graph: bool | None) -> None:
+    """The backward pass of `Tensor.backward`, with chapter 09's switches:
+
+    needed_grads   a rule with `Op.partial_backward` is told which inputs need a gradient
+                   (`needs=`), when some do not, and skips the others' work;
+    inplace_grads  `owned` holds the ids of tensors whose pending gradient is an array
+                   this pass may write into: a sum it allocated, or a rule's fresh result
+                   (`Op.fresh_grads`). A second gradient for such a tensor is added in place,
+                   and a leaf takes an owned gradient as its `.grad` without a copy;
+    free_graph     (or retain_graph=False) each node forgets its inputs once its rule ran.
+    """
+    needed, inplace = SWITCHES.needed_grads, SWITCHES.inplace_grads
+    free = SWITCHES.free_graph if retain_graph is None else not retain_graph
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    owned: set[int] = set()
+    order = topological_order(root)
+    while order:
+        node = order.pop()                     # reverse topological order; drops our reference
+        key = id(node)
+        g = grads.pop(key, None)
+        if g is None:                          # no gradient reached this node
+            continue
+        if node.is_leaf or node._retain_grad:
+            if node.grad is None:
+                node.grad = g if (inplace and key in owned and node.is_leaf) else np.array(g)
+            elif inplace and node.grad.shape == g.shape and node.grad.dtype == g.dtype:
+                np.add(node.grad, g, out=node.grad)
+            else:
+                node.grad = node.grad + g
+        if node.is_leaf:
+            continue
+        op, inputs = node.op, node.inputs
+        arrays = [t.data for t in inputs]
+        if needed and op.partial_backward and not all(t.requires_grad for t in inputs):
+            input_grads = op.backward(g, arrays, node.data, needs=tuple(t.requires_grad for t in inputs),
+                                      **node.attrs)
+        else:
+            input_grads = op.backward(g, arrays, node.data, **node.attrs)
+        fresh = inplace and op.fresh_grads
+        for i, (t, gi) in enumerate(zip(inputs, input_grads)):
+            if gi is None or not t.requires_grad:
+                continue
+            if gi.shape != t.shape:
+                raise RuntimeError(f"{op.name}.backward returned a gradient of shape {gi.shape} "
+                                   f"for input {i} of shape {t.shape}")
+            key = id(t)
+            pending = grads.get(key)
+            if pending is None:
+                grads[key] = gi
+                if fresh:
+                    owned.add(key)
+            elif inplace and key in owned and pending.dtype == gi.dtype:
+                np.add(pending, gi, out=pending)           # a tensor used twice: accumulate
+            else:
+                grads[key] = pending + gi
+                owned.add(key)
+        del g, input_grads, arrays
+        if free:
+            node.inputs, node.op, node.attrs = (), _FREED, {}
 
 
 # ---------------------------------------------------------------------- apply
@@ -293,7 +346,8 @@ def apply(op: str | Op, *inputs, **attrs) -> Tensor:
             op = OPS[op]
         except KeyError:
             raise KeyError(f"no op named {op!r}; the table has {sorted(OPS)}") from None
-    tensors = inputs if _same_dtype_tensors(inputs) else _as_inputs(op, inputs)
+    lean = SWITCHES.lean_dispatch
+    tensors = inputs if lean and _same_dtype_tensors(inputs) else _as_inputs(op, inputs)
     arrays = [t.data for t in tensors]
     op.shape(*[a.shape for a in arrays], **attrs)
     data = op.forward(*arrays, **attrs)
@@ -374,6 +428,16 @@ def where(cond, a, b) -> Tensor:
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """Same as `Tensor(data, dtype, requires_grad)`."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def _freed_backward(g, inputs, out, **attrs):
+    raise RuntimeError("backward through a graph a second time: its intermediates were freed after the "
+                       "first backward (retain_graph=False, or the switch free_graph); call "
+                       "backward(retain_graph=True) the first time to keep the graph")
+
+
+_FREED = Op("freed", "composite", None, _freed_backward, None, None,
+            doc="a node whose inputs backward freed (free_graph)")
 
 
 # --------------------------------------------- Tensor methods from the op table

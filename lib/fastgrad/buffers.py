@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BufferPool", "PoolStats"]
+__all__ = ["BufferPool", "PoolStats", "ACTIVE", "pool_step"]
 
 
 @dataclass
@@ -222,3 +222,20 @@ class BufferPool:
         free = [a for lst in self._free.values() for a in lst]
         return PoolStats(self._hits, self._misses, len(self._out), len(free), sum(a.nbytes for a in free),
                          self._escaped)
+
+
+ACTIVE: BufferPool | None = None     # the pool of the innermost pool_step(), read by the ops
+
+
+@contextmanager
+def pool_step(pool: BufferPool):
+    """`pool.step()` that also makes `pool` the one the ops draw from (`ACTIVE`) when the
+    switch `buffer_pool` is on (`fastgrad.switches`): matmul and fused-layer results then
+    come from it and go back to it when the block ends (chapter 09's buffer-pool rung)."""
+    global ACTIVE
+    previous, ACTIVE = ACTIVE, pool
+    try:
+        with pool.step():
+            yield pool
+    finally:
+        ACTIVE = previous

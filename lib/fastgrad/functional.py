@@ -18,7 +18,8 @@ import numpy as np
 
 from .autograd import Tensor, apply
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "cross_entropy", "embedding", "layer_norm"]
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "cross_entropy", "embedding", "layer_norm",
+           "linear", "linear_relu", "mse_loss"]
 
 
 def _ints(values) -> np.ndarray:
@@ -60,3 +61,24 @@ def embedding(indices, weight) -> Tensor:
 def layer_norm(x, weight, bias, eps: float = 1e-5) -> Tensor:
     """Normalise x over its last axis (mean 0, variance 1), then `* weight + bias`."""
     return apply("layer_norm", x, weight, bias, eps=float(eps))
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """x @ weight.T + bias as one fused op (chapter 09), x (..., in), weight (out, in),
+    bias (out,) or None: PyTorch's `F.linear`. One graph node instead of three
+    (transpose, matmul, broadcast add), and the bias add is done in place."""
+    return apply("linear", x, weight, activation=None) if bias is None else \
+        apply("linear", x, weight, bias, activation=None)
+
+
+def linear_relu(x, weight, bias=None) -> Tensor:
+    """relu(x @ weight.T + bias) as one fused op: bias and ReLU in one pass after the
+    matmul, and in backward the ReLU mask and the bias gradient in one pass (chapter 09)."""
+    return apply("linear", x, weight, activation="relu") if bias is None else \
+        apply("linear", x, weight, bias, activation="relu")
+
+
+def mse_loss(prediction, target) -> Tensor:
+    """mean((prediction - target)^2) over every element, fused (PyTorch's `F.mse_loss`
+    with reduction="mean"); the shapes must be equal (no broadcasting)."""
+    return apply("mse_loss", prediction, target)

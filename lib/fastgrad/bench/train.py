@@ -33,11 +33,15 @@ before it is timed.
 5. "TypedTensor layers 30% faster": a Linear forward+backward step through a dtype-
    dispatching path vs one specialised to float32 (`dispatch.bench_linear_dispatch`), at
    the digits MLP's sizes and at 512 x 1024 -> 1024, with the dispatch timed alone.
+6. Whole training steps against PyTorch (chapter 09, `fastgrad.bench.steps`): the DQN MLP,
+   the LeNet and chapter 07's GPT, fastgrad plain / as chapter 06 wrote it / its best
+   configuration vs torch eager with default and fused Adam, the first losses checked equal.
 
 Targets (printed as met / NOT met; never an error): fused Adam >= 3x the report's style,
 and faster than torch's `fused=True` Adam (skipped without torch), for both parameter
 sets; the LeNet epoch no slower than torch's (fastgrad / torch <= 1.0); the claim of
-1.3x for the float32-specialised Linear, at each size.
+1.3x for the float32-specialised Linear, at each size; the MLP step >= 2x torch eager
+(stretch 3x), the CNN and GPT steps no slower than torch.
 `--quick` runs tiny sizes in a few seconds (for tests; the epoch is 3 batches): the
 figures then mean nothing.
 """
@@ -54,7 +58,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..measure import compare, format_seconds
-from . import dispatch
+from . import dispatch, steps
 from .kernels import _load, _verdict
 from .threads import one_thread, optional_torch as _torch
 
@@ -645,6 +649,7 @@ def main(argv=None) -> int:
     conv = {label: bench_conv(label, n, c, k, hw, repeats, torch) for label, n, c, k, hw in convs}
     epoch = bench_lenet_epoch(epoch_repeats, torch, batches=3 if quick else None, phase_epochs=1 if quick else 2)
     linear = dispatch.bench_linear_dispatch(repeats, dispatch.QUICK_SIZES if quick else dispatch.SIZES)
+    whole = steps.run(repeats, torch, quick)
 
     print("\n== Summary ==")
     for label, r in adam.items():
@@ -667,6 +672,7 @@ def main(argv=None) -> int:
               f"({100 * r['dispatch_alone'] / r['dispatching']:.2g}%); fastgrad nn.Linear "
               f"{format_seconds(r['fastgrad'])}")
     print(dispatch.explain(linear))
+    print("\n".join(steps.summary_lines(whole, torch)))
     for label, r in adam.items():
         print(f"target fused Adam >= {ADAM_VS_REPORT_TARGET:g}x the report's style ({label}): "
               f"{_verdict(r['vs_report'] >= ADAM_VS_REPORT_TARGET)}")

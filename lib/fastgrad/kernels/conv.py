@@ -275,8 +275,11 @@ def conv2d_im2col(x, w, stride: int = 1, padding: int = 0) -> np.ndarray:
     return np.ascontiguousarray(out.reshape(n, oh, ow, k).transpose(0, 3, 1, 2))
 
 
-def conv2d_backward(grad_out, x, w, stride: int = 1, padding: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def conv2d_backward(grad_out, x, w, stride: int = 1, padding: int = 0,
+                    needs: tuple[bool, bool] = (True, True)) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(grad_x, grad_w) of conv2d for the output gradient `grad_out` (N, K, OH, OW).
+    `needs` skips either: grad_x of a first layer (its input is the data) is None, and its
+    product and col2im are not computed (chapter 09).
 
     With X = im2col(x) and G = grad_out as (N*OH*OW, K):  out = X W^T, so
     grad_w = G^T X (reshaped to (K, C, R, S)) and grad_X = G W, which col2im folds back
@@ -297,7 +300,9 @@ def conv2d_backward(grad_out, x, w, stride: int = 1, padding: int = 0) -> tuple[
     _, _, oh, ow = shape
     g = np.ascontiguousarray(grad_out.transpose(0, 2, 3, 1)).reshape(-1, k)   # (N*OH*OW, K)
     cols = _patches(x, r, s, stride, padding, oh, ow)
-    grad_w = matmul(g.T, cols).reshape(w.shape)
+    grad_w = matmul(g.T, cols).reshape(w.shape) if needs[1] else None
+    if not needs[0]:
+        return None, grad_w
     grad_cols = matmul(g, w.reshape(k, -1), out=_workspace("grad_cols", cols.shape, x.dtype))
     grad_x = np.empty(x.shape, x.dtype)
     _col2im_kernel(grad_cols, int(r), int(s), int(stride), int(padding), oh, ow, grad_x)

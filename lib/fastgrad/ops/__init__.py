@@ -17,7 +17,8 @@ eager forward for everything it does not fuse.
 
 Modules: `elementwise` (add ... gelu, where), `reduce` (sum, mean, max, softmax,
 log_softmax), `movement` (reshape, permute, broadcast_to, getitem, concatenate),
-`matmul`, `nn` (conv2d, max_pool2d, avg_pool2d, cross_entropy, embedding, layer_norm).
+`matmul`, `nn` (conv2d, max_pool2d, avg_pool2d, cross_entropy, embedding, layer_norm),
+`attention` (rms_norm, rope, causal_softmax), `fused` (linear, mse_loss: chapter 09).
 `methods`: the operators and methods `Tensor` and `LazyTensor` share (`OpMethods`), and
 `add_table_methods`, which generates one per op of the table.
 Shape rules shared with the rest of the library live in `fastgrad.shapes`.
@@ -25,6 +26,7 @@ Shape rules shared with the rest of the library live in `fastgrad.shapes`.
 from ._base import OPS, Op, reduced_shape, register, sum_to_shape
 from . import elementwise, reduce, movement, matmul, nn  # noqa: F401  (each registers its ops)
 from . import attention  # noqa: F401  (rms_norm, rope, causal_softmax: chapter 07)
+from . import fused  # noqa: F401  (linear, mse_loss: chapter 09)
 from .movement import basic_index
 
 __all__ = ["OPS", "Op", "register", "reduced_shape", "sum_to_shape", "basic_index"]

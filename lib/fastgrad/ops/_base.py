@@ -65,6 +65,15 @@ class Op:
               exp of `fastgrad.kernels.vexp` (NumPy's `np.exp` in a loop is a scalar call).
               None: not fusable.
     nondiff   positions of inputs that never get a gradient (e.g. (0,) for where).
+    partial_backward  True when `backward` also accepts `needs=` (one bool per input) and
+              returns None for each input whose gradient is not needed, skipping its work
+              (matmul's data gradient of a first layer: chapter 09). Autograd passes it
+              only when some input does not require grad; the tests check, for every such
+              op, that each needed gradient equals the full rule's.
+    fresh_grads  True when every gradient `backward` returns is a new array, shared with
+              nothing (not the incoming gradient, not a view, not another input's
+              gradient): autograd may then keep it as a leaf's `.grad` without a copy and
+              add later gradients into it in place (the tests check it for every such op).
     doc       one line for tables and the generated method's docstring.
     """
 
@@ -80,6 +89,8 @@ class Op:
     reference: Callable[..., np.ndarray] | None = None
     method: str | None = None
     scalar: Callable[..., str] | None = None
+    partial_backward: bool = False
+    fresh_grads: bool = False
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, kind={self.kind!r})"

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..shapes import broadcast_shapes
+from ..switches import SWITCHES
 from . import _kernels as K
 from ._base import Op, away_from_zero, pick, positive, randn, register, sum_to_shape
 
@@ -70,7 +71,7 @@ def _small_to_numpy(numpy_fn, kernel):
     0.5-1 µs; the results are the same IEEE operations, bit for bit), chapter 02's kernel
     for the rest. Per-op overhead is most of a small model's step (chapter 09)."""
     def forward(a, b):
-        if a.size < SMALL and b.size < SMALL:
+        if a.size < SMALL and b.size < SMALL and SWITCHES.lean_dispatch:
             out = numpy_fn(a, b)
             return out if type(out) is np.ndarray else np.asarray(out)   # 0-d: an array, not a scalar
         return kernel(a, b)
@@ -88,17 +89,19 @@ def _sub_backward(g, inputs, out):
     return sum_to_shape(g, a.shape), sum_to_shape(K.neg(g), b.shape)
 
 
-def _mul_backward(g, inputs, out):
-    a, b = inputs
-    return sum_to_shape(K.mul(g, b), a.shape), sum_to_shape(K.mul(g, a), b.shape)
+def _mul_backward(g, inputs, out, needs=(True, True)):
+    a, b = inputs                        # needs: skip a constant factor's gradient (x * 0.5)
+    return (sum_to_shape(K.mul(g, b), a.shape) if needs[0] else None,
+            sum_to_shape(K.mul(g, a), b.shape) if needs[1] else None)
 
 
-def _div_backward(g, inputs, out):
+def _div_backward(g, inputs, out, needs=(True, True)):
     # out = a / b:  d/da = 1/b,  d/db = -a/b^2 = -out/b
     a, b = inputs
     ga = K.div(g, b)
-    gb = K.neg(K.mul(ga, out))          # -(g/b) * (a/b)
-    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
+    gb = K.neg(K.mul(ga, out)) if needs[1] else None         # -(g/b) * (a/b)
+    return (sum_to_shape(ga, a.shape) if needs[0] else None,
+            sum_to_shape(gb, b.shape) if needs[1] else None)
 
 
 register(Op("add", "elementwise", _small_to_numpy(np.add, K.add), _add_backward,
@@ -109,10 +112,12 @@ register(Op("sub", "elementwise", _small_to_numpy(np.subtract, K.sub), _sub_back
             reference=np.subtract, method="__sub__", scalar=lambda x, lit: f"({x[0]} - {x[1]})"))
 register(Op("mul", "elementwise", _small_to_numpy(np.multiply, K.mul), _mul_backward,
             _binary_shape("mul"), _sample_binary, len(_BINARY_SHAPES), doc="a * b (broadcasting)",
-            reference=np.multiply, method="__mul__", scalar=lambda x, lit: f"({x[0]} * {x[1]})"))
+            reference=np.multiply, method="__mul__", scalar=lambda x, lit: f"({x[0]} * {x[1]})",
+            partial_backward=True))
 register(Op("div", "elementwise", _small_to_numpy(np.divide, K.div), _div_backward,
             _binary_shape("div"), _sample_div, len(_BINARY_SHAPES), doc="a / b (broadcasting)",
-            reference=np.divide, method="__truediv__", scalar=lambda x, lit: f"({x[0]} / {x[1]})"))
+            reference=np.divide, method="__truediv__", scalar=lambda x, lit: f"({x[0]} / {x[1]})",
+            partial_backward=True))
 
 
 # ------------------------------------------------------------------ unary ops

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import buffers
 from ..shapes import matmul_shape
+from ..switches import SWITCHES
 from . import _kernels as K
 from ._base import Op, pick, randn, register, sum_to_shape
 
@@ -35,17 +37,33 @@ def _as_matrices(a, b):
     return (a[None, :] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
 
 
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b by chapter 03's matmul, or, when the switch `buffer_pool` is on inside
+    `buffers.pool_step()`, by BLAS into a buffer of that pool (chapter 09)."""
+    pool = buffers.ACTIVE
+    if pool is None or not SWITCHES.buffer_pool:
+        return K.matmul(a, b)
+    return np.matmul(a, b, out=pool.get(matmul_shape(a.shape, b.shape), a.dtype))
+
+
 def _matmul_forward(a, b):
-    return K.matmul(a, b)
+    return product(a, b)
 
 
-def _matmul_backward(g, inputs, out):
+def _matmul_backward(g, inputs, out, needs=(True, True)):
+    """Both products, or only the needed one (`needs`: chapter 09; a first layer's data
+    gradient is a whole matmul nobody uses)."""
     a, b = inputs
     a2, b2 = _as_matrices(a, b)
     g2 = g.reshape(matmul_shape(a2.shape, b2.shape))   # put a vector's dropped axis back
-    ga = K.matmul(g2, _swap_last(b2))        # (..., n, m) @ (..., m, k) -> (..., n, k)
-    gb = K.matmul(_swap_last(a2), g2)        # (..., k, n) @ (..., n, m) -> (..., k, m)
-    return sum_to_shape(ga, a2.shape).reshape(a.shape), sum_to_shape(gb, b2.shape).reshape(b.shape)
+    ga = gb = None
+    if needs[0]:
+        ga = product(g2, _swap_last(b2))    # (..., n, m) @ (..., m, k) -> (..., n, k)
+        ga = sum_to_shape(ga, a2.shape).reshape(a.shape)
+    if needs[1]:
+        gb = product(_swap_last(a2), g2)    # (..., k, n) @ (..., n, m) -> (..., k, m)
+        gb = sum_to_shape(gb, b2.shape).reshape(b.shape)
+    return ga, gb
 
 
 _MATMUL_SHAPES = [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((3, 4), (2, 4, 3)),
@@ -62,4 +80,4 @@ def _sample_matmul(rng, dtype, case=None):
 register(Op("matmul", "matmul", _matmul_forward, _matmul_backward, _matmul_shape,
             _sample_matmul, len(_MATMUL_SHAPES),
             doc="a @ b over the last two axes, batch dimensions broadcast, 1-D operands as vectors",
-            reference=np.matmul, method="__matmul__"))
+            reference=np.matmul, method="__matmul__", partial_backward=True, fresh_grads=True))

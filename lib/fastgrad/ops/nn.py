@@ -35,9 +35,9 @@ def _conv2d_forward(x, w, stride=1, padding=0):
     return C.conv2d(x, w, stride, padding)
 
 
-def _conv2d_backward(g, inputs, out, stride=1, padding=0):
+def _conv2d_backward(g, inputs, out, stride=1, padding=0, needs=(True, True)):
     x, w = inputs
-    return C.conv2d_backward(g, x, w, stride, padding)
+    return C.conv2d_backward(g, x, w, stride, padding, needs)
 
 
 def _conv2d_shape(x_shape, w_shape, stride=1, padding=0):
@@ -64,7 +64,7 @@ def _sample_conv2d(rng, dtype, case=None):
 
 register(Op("conv2d", "composite", _conv2d_forward, _conv2d_backward, _conv2d_shape, _sample_conv2d,
             len(_CONV_CASES), doc="2-D convolution (cross-correlation), NCHW x (K, C, R, S) weight",
-            reference=_conv2d_reference, method="conv2d"))
+            reference=_conv2d_reference, method="conv2d", partial_backward=True))
 
 
 # ---------------------------------------------------------------------- pooling
