@@ -19,6 +19,7 @@ Layers (a module imports only from layers below it):
                      the ops read them)
     buffers          a buffer pool keyed by shape and dtype (chapter 09; measured, rarely a win)
     ladder           chapter 09's training steps, one speed-up more per rung (MLP and CNN)
+    widgets_training chapter 09's profile bars and switch explorer (over profile and ladder)
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
 
