@@ -56,6 +56,15 @@ def test_fused_forward_is_one_op_per_layer():
     np.testing.assert_allclose(out.data, step.model(step.x).data, rtol=1e-5, atol=1e-6)
 
 
+def test_fused_forward_fuses_conv_relu_pairs():
+    from fastgrad.autograd import topological_order
+    step = ladder.training_step("cnn", "plain")
+    out = ladder.fused_forward(step.model, step.x)
+    ops = [t.op.name for t in topological_order(out) if t.op is not None]
+    assert ops.count("conv2d_layer") == 2 and "conv2d" not in ops and "add" not in ops and "relu" not in ops
+    np.testing.assert_allclose(out.data, step.model(step.x).data, rtol=1e-4, atol=1e-5)
+
+
 def test_rung_names_are_checked():
     with pytest.raises(KeyError, match="no rung named 'fast'.*plain"):
         ladder.training_step("mlp", "fast")

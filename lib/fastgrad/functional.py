@@ -19,7 +19,7 @@ import numpy as np
 from .autograd import Tensor, apply
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "cross_entropy", "embedding", "layer_norm",
-           "linear", "linear_relu", "mse_loss"]
+           "linear", "linear_relu", "conv2d_relu", "mse_loss"]
 
 
 def _ints(values) -> np.ndarray:
@@ -76,6 +76,14 @@ def linear_relu(x, weight, bias=None) -> Tensor:
     matmul, and in backward the ReLU mask and the bias gradient in one pass (chapter 09)."""
     return apply("linear", x, weight, activation="relu") if bias is None else \
         apply("linear", x, weight, bias, activation="relu")
+
+
+def conv2d_relu(x, w, bias=None, stride: int = 1, padding: int = 0) -> Tensor:
+    """relu(conv2d(x, w, stride, padding) + bias) as one fused op (chapter 09): the bias and
+    the ReLU in one pass over the product before its copy to NCHW, and in backward the ReLU
+    mask and the bias gradient in one pass. bias (K,) or None."""
+    inputs = (x, w) if bias is None else (x, w, bias)
+    return apply("conv2d_layer", *inputs, stride=int(stride), padding=int(padding), activation="relu")
 
 
 def mse_loss(prediction, target) -> Tensor:

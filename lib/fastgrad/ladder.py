@@ -16,7 +16,8 @@ the plain step (to float32 rounding: `tests/test_ladder.py` runs 100 steps of ea
     needed grads     `needed_grads`, `inplace_grads`, `free_graph`: only needed gradients,
                      accumulated in place, the graph freed as backward goes
     buffer pool      `buffer_pool`: matmul results from a `BufferPool` reused across steps
-    fused layers     Linear (+ ReLU) as one op (`functional.linear_relu`), MSE as one op
+    fused layers     Linear (+ ReLU) and Conv2d + ReLU as one op each (`functional.linear_relu`,
+                     `conv2d_relu`), MSE as one op
     fused optimizer  `optim.Adam`: one Numba kernel over one flat buffer (chapter 06)
 
 Models: "mlp" is the DQN network of the seed report (144-128-64-6, ReLU, MSE against
@@ -61,7 +62,7 @@ RUNGS = (
     Rung("buffer pool", dict(lean_dispatch=True, buffer_pool=True, **_NEEDED),
          adds="matmul results from a pool reused across steps"),
     Rung("fused layers", dict(lean_dispatch=True, buffer_pool=True, **_NEEDED), fused_layers=True,
-         adds="Linear+bias+ReLU and MSE as single ops"),
+         adds="Linear/Conv2d+bias+ReLU and MSE as single ops"),
     Rung("fused optimizer", dict(lean_dispatch=True, buffer_pool=True, **_NEEDED), fused_layers=True,
          fused_optimizer=True, adds="Adam as one kernel over one flat buffer"),
 )
@@ -120,11 +121,16 @@ class LoopAdam:
 
 def fused_forward(model: nn.Sequential, x: Tensor) -> Tensor:
     """`model(x)` with every Linear (followed by a ReLU or not) run as one fused op
-    (`functional.linear_relu` / `functional.linear`); other layers run as they are."""
+    (`functional.linear_relu` / `functional.linear`), and every Conv2d followed by a ReLU
+    as `functional.conv2d_relu`; other layers run as they are."""
     layers = list(model)
     i = 0
     while i < len(layers):
         layer = layers[i]
+        if isinstance(layer, nn.Conv2d) and i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU):
+            x = F.conv2d_relu(x, layer.weight, layer.bias, layer.stride, layer.padding)
+            i += 2
+            continue
         if isinstance(layer, nn.Linear):
             if i + 1 < len(layers) and isinstance(layers[i + 1], nn.ReLU):
                 x = F.linear_relu(x, layer.weight, layer.bias)

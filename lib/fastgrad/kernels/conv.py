@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from ..shapes import FLOAT_DTYPES
+from .fused import bias_relu_
 from .matmul import matmul
 
 __all__ = ["conv2d", "conv2d_direct", "conv2d_im2col", "conv2d_3x3", "conv2d_backward",
@@ -318,13 +319,18 @@ def conv2d_backward(grad_out, x, w, stride: int = 1, padding: int = 0,
 # (torch 2.13, one thread: 0.23 ms and 0.43 ms.) im2col + matmul (BLAS) wins at both sizes,
 # by min and by median (its median suffers most from the load: BLAS threads wait for cores),
 # so `conv2d` always uses it; the loops stay as the teaching ladder and as references.
-def conv2d(x, w, stride: int = 1, padding: int = 0) -> np.ndarray:
+def conv2d(x, w, stride: int = 1, padding: int = 0, bias=None, relu: bool = False) -> np.ndarray:
     """The production conv2d forward: (N, C, H, W) * (K, C, R, S) -> (N, K, OH, OW), by
     im2col + matmul (the fastest path measured, see the comment above): `conv2d_im2col`
-    with its patch matrix and product in reused workspace buffers."""
+    with its patch matrix and product in reused workspace buffers.
+
+    `bias` (K,) and `relu` (chapter 09's fused layer): added and applied in one pass over the
+    product's rows (N*OH*OW, K), in the workspace, before the one copy to NCHW."""
     x, w, (n, k, oh, ow) = _check(x, w, stride, padding)
     cols = _patches(x, w.shape[2], w.shape[3], stride, padding, oh, ow)
     out = matmul(cols, w.reshape(k, -1).T, out=_workspace("conv_out", (n * oh * ow, k), x.dtype))
+    if bias is not None or relu:
+        bias_relu_(out, bias, relu)
     # .copy(), not ascontiguousarray: with K = 1 or a 1x1 output the transpose is already
     # contiguous and ascontiguousarray would hand out the workspace itself
     return out.reshape(n, oh, ow, k).transpose(0, 3, 1, 2).copy()

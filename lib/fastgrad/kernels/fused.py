@@ -3,6 +3,7 @@
     bias_relu_(y, b, relu)          y += b (per column), then max(y, 0): one pass, in place
     relu_backward_colsum(g, y, db)  gz = g where y > 0 else 0, and db = column sums of gz,
                                     in one pass (db may be None: no bias)
+    relu_backward_channels(g, y)    the same for NCHW images: db = sums over (N, H, W)
     mse(p, t) / mse_backward(...)   mean((p - t)^2) and its gradient, one pass each
 
 Why fused. Unfused, a Linear + ReLU layer is five ops: a transpose, the matmul, a
@@ -67,6 +68,26 @@ def relu_backward_colsum(g: np.ndarray, y: np.ndarray, want_db: bool):
     db = np.empty(g.shape[1] if want_db else 0, g.dtype)
     _relu_backward_colsum(g, y, gz, db, want_db)
     return gz, (db if want_db else None)
+
+
+@numba.njit(cache=True)
+def _relu_mask(g, y, gz):
+    zero = g.dtype.type(0)
+    for i in range(g.size):
+        gz[i] = g[i] if y[i] > zero else zero
+
+
+def relu_backward_channels(g: np.ndarray, y: np.ndarray, want_db: bool, relu: bool = True):
+    """(gz, db) for NCHW arrays g, y (N, K, H, W): gz = g where y > 0 else 0 (g itself when
+    not `relu`), db = gz summed over N, H and W (None when not `want_db`). The mask is one
+    branch-free pass (it vectorises); the sum is NumPy's (pairwise, vectorised: a float32
+    running sum in a loop would be scalar without fastmath)."""
+    if relu:
+        gz = np.empty(g.shape, g.dtype)
+        _relu_mask(np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(y).reshape(-1), gz.reshape(-1))
+    else:
+        gz = g
+    return gz, (gz.sum(axis=(0, 2, 3)) if want_db else None)
 
 
 @numba.njit(cache=True)

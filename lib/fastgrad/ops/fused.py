@@ -1,7 +1,10 @@
-"""Fused layer ops (chapter 09): `linear` (matmul + bias + activation) and `mse_loss`.
+"""Fused layer ops (chapter 09): `linear` (matmul + bias + activation), `conv2d_layer`
+(convolution + bias + activation) and `mse_loss`.
 
     linear(x, w[, b]; activation)   y = act(x @ w.T + b), x (..., in), w (out, in) as in
                                     PyTorch, b (out,); activation None or "relu"
+    conv2d_layer(x, w[, b]; stride, padding, activation)
+                                    act(conv2d(x, w) + b), NCHW, b (K,) per channel
     mse_loss(p, t)                  mean((p - t)^2) over every element, a 0-d result
 
 One op where the unfused graph has five (transpose, matmul, broadcast add, relu; and in
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels import conv as C
 from ..kernels import fused as F
 from ..shapes import Shape
 from ._base import Op, pick, randn, register
@@ -90,6 +94,58 @@ def _sample_linear(rng, dtype, case=None):
 register(Op("linear", "composite", _linear_forward, _linear_backward, _linear_shape, _sample_linear,
             len(_LINEAR_CASES), doc="act(x @ w.T + b): a fused Linear layer (activation None or 'relu')",
             reference=_linear_reference, method="linear", partial_backward=True, fresh_grads=True))
+
+
+# ------------------------------------------------------------------- conv2d_layer
+def _conv_layer_shape(x_shape, w_shape, b_shape=None, stride=1, padding=0, activation=None):
+    _check_activation(activation)
+    shape = C.conv2d_output_shape(x_shape, w_shape, stride, padding)
+    if b_shape is not None and tuple(b_shape) != (w_shape[0],):
+        raise ValueError(f"conv2d_layer: bias of shape {b_shape} does not fit weight of shape {w_shape}: "
+                         f"it must be ({w_shape[0]},)")
+    return shape
+
+
+def _conv_layer_forward(x, w, b=None, stride=1, padding=0, activation=None):
+    return C.conv2d(x, w, stride, padding, bias=b, relu=activation == "relu")
+
+
+def _conv_layer_backward(g, inputs, out, stride=1, padding=0, activation=None, needs=(True, True, True)):
+    x, w = inputs[0], inputs[1]
+    has_b = len(inputs) == 3
+    gz, db = F.relu_backward_channels(g, out, has_b and needs[2], relu=activation == "relu")
+    dx, dw = C.conv2d_backward(gz, x, w, stride, padding, (needs[0], needs[1]))
+    return (dx, dw, db) if has_b else (dx, dw)
+
+
+def _conv_layer_reference(x, w, b=None, stride=1, padding=0, activation=None):
+    from .nn import _conv2d_reference
+    y = _conv2d_reference(x, w, stride, padding) + (0 if b is None else b.reshape(1, -1, 1, 1))
+    return np.maximum(y, 0) if activation == "relu" else y
+
+
+# (x shape, w shape, stride, padding, bias, activation)
+_CONV_LAYER_CASES = [((2, 3, 5, 5), (4, 3, 3, 3), 1, 1, True, "relu"), ((1, 2, 6, 5), (3, 2, 3, 3), 2, 1, True, None),
+                     ((2, 1, 4, 4), (2, 1, 3, 3), 1, 0, False, "relu"), ((1, 2, 3, 3), (1, 2, 1, 1), 1, 0, True, "relu")]
+
+
+def _sample_conv_layer(rng, dtype, case=None):
+    """Pre-activations at least 0.1 from 0 for "relu" (drawn again until they are)."""
+    x_shape, w_shape, stride, padding, bias, activation = pick(rng, case, _CONV_LAYER_CASES)
+    attrs = {"stride": stride, "padding": padding, "activation": activation}
+    while True:
+        x, w = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype)
+        b = randn(rng, (w_shape[0],), dtype) if bias else None
+        pre = _conv_layer_reference(x.astype(np.float64), w.astype(np.float64),
+                                    None if b is None else b.astype(np.float64), stride, padding)
+        if activation is None or np.abs(pre).min() >= 0.1:
+            return ([x, w, b] if bias else [x, w]), attrs
+
+
+register(Op("conv2d_layer", "composite", _conv_layer_forward, _conv_layer_backward, _conv_layer_shape,
+            _sample_conv_layer, len(_CONV_LAYER_CASES),
+            doc="act(conv2d(x, w) + b): a fused Conv2d layer (activation None or 'relu')",
+            reference=_conv_layer_reference, method="conv2d_layer", partial_backward=True))
 
 
 # ------------------------------------------------------------------------ mse_loss
