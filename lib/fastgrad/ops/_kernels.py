@@ -8,3 +8,4 @@ from fastgrad.kernels.elementwise import (  # noqa: F401
     add, sub, mul, div, neg, exp, log, tanh, sigmoid, relu, fma, sum, max, sum_to_shape,
 )
 from fastgrad.kernels.matmul import matmul  # noqa: F401
+from fastgrad.kernels.fused import gelu, gelu_backward  # noqa: F401

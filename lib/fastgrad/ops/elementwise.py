@@ -247,16 +247,14 @@ _GELU_K = 0.044715
 
 def _gelu_forward(a):
     """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's and PyTorch's approximate="tanh"):
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    t = K.tanh(_GELU_C * (a + _GELU_K * a * a * a))
-    return 0.5 * a * (1 + t)
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in one vectorised pass
+    (`fastgrad.kernels.fused.gelu`: eight NumPy temporaries and a scalar tanh loop before
+    chapter 09, 36% of a GPT training step)."""
+    return K.gelu(a)
 
 
 def _gelu_backward(g, inputs, out):
-    a = inputs[0]
-    t = K.tanh(_GELU_C * (a + _GELU_K * a * a * a))
-    du = _GELU_C * (1 + 3 * _GELU_K * a * a)
-    return (K.mul(g, 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du),)
+    return (K.gelu_backward(g, inputs[0]),)
 
 
 def _gelu_reference(a):
