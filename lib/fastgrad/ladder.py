@@ -52,6 +52,10 @@ class Rung:
     fused_optimizer: bool = False
     adds: str = ""
 
+    def settings(self) -> dict:
+        """Every switch's value at this rung: those in `switches` on, all others off."""
+        return {name: bool(self.switches.get(name, False)) for name in NAMES}
+
 
 _NEEDED = dict(needed_grads=True, inplace_grads=True, free_graph=True)
 RUNGS = (
@@ -76,12 +80,17 @@ BEST = Rung("best", dict(lean_dispatch=True, **_NEEDED), fused_layers=True, fuse
             adds="every rung but the buffer pool")
 
 
-def rung(name: str) -> Rung:
-    """The rung called `name` (KeyError listing the rungs otherwise)."""
+def rung(name: str | Rung) -> Rung:
+    """The rung called `name` (KeyError listing the rungs otherwise); a Rung is returned as it is."""
+    if isinstance(name, Rung):
+        return name
     for r in RUNGS:
         if r.name == name:
             return r
     raise KeyError(f"no rung named {name!r}; the rungs are {[r.name for r in RUNGS]}")
+
+
+_rung_named = rung      # training_step's parameter `rung` hides the function inside it
 
 
 class LoopAdam:
@@ -185,11 +194,11 @@ def training_step(kind: str = "mlp", rung: str | Rung = "fused optimizer", seed:
     (a name in RUNGS, or a Rung), returning the loss (a float). The model, data and
     optimizer state live in the closure; `step.model`, `step.optimizer` and `step.rung`
     expose them, `step.x` and `step.target` the batch. The same `seed` gives the same initial weights and data at every rung."""
-    r = rung if isinstance(rung, Rung) else globals()["rung"](rung)
+    r = _rung_named(rung)
     model, x, target, loss_fn = _problem(kind, seed, batch)
     params = list(model.parameters())
     opt = optim.Adam(params, lr=lr) if r.fused_optimizer else LoopAdam(params, lr=lr)
-    settings = {name: bool(r.switches.get(name, False)) for name in NAMES}
+    settings = r.settings()
     pool = BufferPool() if settings["buffer_pool"] else None
     forward = (lambda: fused_forward(model, x)) if r.fused_layers else (lambda: model(x))
 

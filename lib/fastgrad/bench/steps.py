@@ -29,16 +29,9 @@ LOSS_RTOL = 1e-5
 
 
 def _fg_rows(kind: str, batch=None) -> dict:
-    rows = {"fastgrad plain": ladder.training_step(kind, "plain", batch=batch),
+    return {"fastgrad plain": ladder.training_step(kind, "plain", batch=batch),
             "fastgrad ch06": ladder.training_step(kind, ladder.CHAPTER06, batch=batch),
             "fastgrad best": ladder.training_step(kind, ladder.BEST, batch=batch)}
-    return rows
-
-
-def mlp_twin(torch, step):
-    """A torch.nn.Sequential with `step.model`'s Linear/ReLU layers and weights."""
-    from .train import torch_twin
-    return torch_twin(torch, step.model)
 
 
 def _torch_step(torch, twin, loss_fn, x, target, fused: bool):
@@ -65,8 +58,9 @@ def _torch_rows(torch, kind: str, step) -> dict:
     x = torch.from_numpy(step.x.data)
     target = torch.from_numpy(step.target.data) if kind == "mlp" else torch.from_numpy(np.asarray(step.target))
     loss_fn = F.mse_loss if kind == "mlp" else F.cross_entropy
-    return {"torch default": _torch_step(torch, mlp_twin(torch, step), loss_fn, x, target, False),
-            "torch fused=True": _torch_step(torch, mlp_twin(torch, step), loss_fn, x, target, True)}
+    from .train import torch_twin            # the same Sequential, weights copied (strict)
+    return {"torch default": _torch_step(torch, torch_twin(torch, step.model), loss_fn, x, target, False),
+            "torch fused=True": _torch_step(torch, torch_twin(torch, step.model), loss_fn, x, target, True)}
 
 
 class _GPTLoss:
@@ -106,7 +100,7 @@ def gpt_step(rung, quick: bool = False, seed: int = 0):
     """A fastgrad GPT training step (random tokens) at `rung`, like `ladder.training_step`."""
     from ..models.gpt import GPT, GPTConfig
     from .. import optim
-    from ..switches import NAMES, switches
+    from ..switches import switches
     cfg = (GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=2, d_model=16) if quick else
            GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=4, d_model=64))
     model = GPT(cfg, seed=seed)
@@ -114,7 +108,7 @@ def gpt_step(rung, quick: bool = False, seed: int = 0):
     ids = rng.integers(0, cfg.vocab_size, (4 if quick else 8, cfg.block_size + 1))
     x, y = ids[:, :-1], ids[:, 1:]
     opt = optim.Adam(model.parameters(), lr=1e-3)
-    settings = {name: bool(rung.switches.get(name, False)) for name in NAMES}
+    settings = rung.settings()
 
     def run():
         opt.zero_grad()

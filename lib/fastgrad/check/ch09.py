@@ -56,6 +56,7 @@ from typing import Callable
 import numpy as np
 
 from ._base import Case, CaseFailed, CheckResult, expect_new_array, run_cases
+from .ch08 import _reachable as _topo   # every node once, inputs first (iterative)
 
 __all__ = ["Node", "self_times", "pool", "linear_relu_backward", "needed_inputs"]
 
@@ -691,21 +692,6 @@ class Node:
 
 def _leaf(name):
     return Node("input", name=name)
-
-
-def _topo(root: Node) -> list[Node]:
-    order, done, stack = [], set(), [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node in done:
-            continue
-        if expanded:
-            done.add(node)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        stack.extend((i, False) for i in node._inputs if i not in done)
-    return order
 
 
 def _ref_needed(loss: Node, requires_grad) -> tuple[dict, dict]:
