@@ -20,6 +20,8 @@ Layers (a module imports only from layers below it):
     buffers          a buffer pool keyed by shape and dtype (chapter 09; measured, rarely a win)
     ladder           chapter 09's training steps, one speed-up more per rung (MLP and CNN)
     widgets_training chapter 09's profile bars and switch explorer (over profile and ladder)
+    rl               chapter 10: the pocket cube, its exact BFS distances, replay buffers and
+                     a dueling double DQN trained on ladder's fast path
     check            exercise checkers, one module per chapter
     bench            benchmark programs: `python -m fastgrad.bench machine|kernels`
 
@@ -30,6 +32,7 @@ The public API, `import fastgrad as fg`:
     fg.profile                                               (submodule: with fg.profile.profile() as p)
     fg.switches                                              (submodule, callable: with fg.switches(free_graph=True))
     fg.ladder                                                (submodule: chapter 09's training-step ladder)
+    fg.rl                                                    (submodule: chapter 10's cube, BFS and DQN)
     fg.save, fg.load                                         (from fastgrad.io)
 
 They are loaded lazily, on first use (a module `__getattr__`, PEP 562): `import
@@ -49,7 +52,7 @@ _LAZY = {
 }
 
 # public submodules, imported on first access like the names above
-_SUBMODULES = ("nn", "optim", "data", "functional", "lazy", "profile", "switches", "ladder")
+_SUBMODULES = ("nn", "optim", "data", "functional", "lazy", "profile", "switches", "ladder", "rl")
 # fg.lazy and fg.switches are callable: fg.lazy(x), with fg.switches(needed_grads=False): ...
 
 # names of the public API that later chapters build; until then an AttributeError says so

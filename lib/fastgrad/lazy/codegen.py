@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import cache_root
+
 REDUCE = {"sum", "mean", "max"}
 
 
@@ -337,8 +339,7 @@ DISK_CACHE = os.environ.get("FASTGRAD_LAZY_DISK_CACHE", "1") != "0"
 
 def cache_dir() -> Path:
     """Where kernel sources (and Numba's machine code beside them) are kept."""
-    root = os.environ.get("FASTGRAD_CACHE_DIR") or Path.home() / ".cache" / "fastgrad"
-    return Path(root) / "lazy"
+    return cache_root() / "lazy"
 
 
 def _header(kernel: Kernel) -> str:
