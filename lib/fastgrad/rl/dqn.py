@@ -2,7 +2,7 @@
 
     net = QNetwork(dueling=True, seed=0)          # 144-128-64 trunk, then 6 Q-values
     agent = DQNAgent(DQNConfig(n_step=3))         # online + target network, replay, fused Adam
-    log = agent.train(steps=20_000)               # a dict of arrays: success per depth, loss, ...
+    log = agent.train(iterations=20_000)          # a dict of arrays: success per depth, loss, ...
     agent.q_values(states)                        # (B, 6) Q-values of sticker states (B, 24)
 
 The reward is 1 for the move that solves the cube (the episode ends) and 0 otherwise, so
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from .cube import INVERSE, N_MOVES, PocketCube, encode, scramble
 from .replay import NStepAccumulator, PrioritizedReplay, ReplayBuffer
 
 __all__ = ["dueling_aggregate", "double_dqn_targets", "dqn_targets", "QNetwork", "DQNConfig", "save_run", "load_run",
-           "DQNAgent", "greedy_solve"]
+           "DQNAgent", "greedy_solve", "WEIGHTS_DIR", "shipped"]
 
 
 def dueling_aggregate(value, advantage) -> np.ndarray:
@@ -278,6 +279,19 @@ class DQNAgent:
         out = {k: np.array(v) for k, v in log.items()}
         out.update({f"seconds_{k}": np.array(v) for k, v in self.seconds.items()})
         return out
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
+
+
+def shipped(name: str = "pocket_dqn") -> Path:
+    """Path of a committed run written by tools/train_dqn.py: "pocket_dqn" (the agent) or
+    "pocket_dqn_ablation_<variant>"."""
+    path = WEIGHTS_DIR / f"{name}.npz"
+    if not path.exists():
+        found = sorted(p.stem for p in WEIGHTS_DIR.glob("pocket_dqn*.npz"))
+        raise FileNotFoundError(f"no shipped DQN run {name!r} at {path}; shipped: {found}")
+    return path
 
 
 def save_run(path, agent: "DQNAgent", log: dict):
