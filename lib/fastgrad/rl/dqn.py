@@ -200,6 +200,21 @@ class DQNAgent:
         beta = min(1.0, c.beta_start + (1 - c.beta_start) * self.iterations / max(1, self._planned))
         b = self.replay.sample(c.batch, self.rng, beta=beta)
         t1 = time.perf_counter()
+        loss, td_errors = self.learn(b)
+        t2 = time.perf_counter()
+        self.replay.update_priorities(b.indices, td_errors)
+        self.grad_steps += 1
+        if self.grad_steps % c.target_every == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        self.seconds["replay"] += (t1 - t0) + (time.perf_counter() - t2)
+        return loss
+
+    def learn(self, b) -> tuple[float, np.ndarray]:
+        """The gradient step itself on a replay `Batch` b: targets from the target network
+        (double DQN: the online network picks the move), the importance-weighted squared TD
+        error, backward, Adam. Returns (loss, TD errors (B,)); times forward, backward and
+        optimizer into `self.seconds`."""
+        c, t1 = self.config, time.perf_counter()
         with switches(**BEST.settings()):
             with no_grad():
                 xn = Tensor(encode(b.next_states))
@@ -217,17 +232,11 @@ class DQNAgent:
             loss.backward()
             t3 = time.perf_counter()
             self.optimizer.step()
-        t4 = time.perf_counter()
-        self.replay.update_priorities(b.indices, diff.numpy())
-        self.grad_steps += 1
-        if self.grad_steps % c.target_every == 0:
-            self.target.load_state_dict(self.online.state_dict())
         s = self.seconds
         s["forward"] += t2 - t1
         s["backward"] += t3 - t2
-        s["optimizer"] += t4 - t3
-        s["replay"] += (t1 - t0) + (time.perf_counter() - t4)
-        return float(loss.numpy())
+        s["optimizer"] += time.perf_counter() - t3
+        return float(loss.numpy()), diff.numpy()
 
     def evaluate(self, depths, episodes: int, max_moves: int = 20) -> np.ndarray:
         """Greedy success rate within `max_moves` at each scramble depth (no-undo scrambles
