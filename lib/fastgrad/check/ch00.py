@@ -284,6 +284,8 @@ class _Workload:
         self.plan = plan
         self.wall: list[float] = []
         self.cpu: list[float] = []
+        self.entered: list[float] = []                     # perf_counter when each call began / ended
+        self.exited: list[float] = []
 
     @property
     def calls(self) -> int:
@@ -297,7 +299,24 @@ class _Workload:
         while time.perf_counter() - start < seconds:      # spin to the planned end: sleep overshoots
             pass
         self.cpu.append(time.process_time() - cpu)
-        self.wall.append(time.perf_counter() - start)
+        end = time.perf_counter()
+        self.wall.append(end - start)
+        self.entered.append(start)
+        self.exited.append(end)
+
+    def widest_brackets(self, repeats: int, number: int, began: float, returned: float) -> list[float]:
+        """The longest time an honest timer can report for each timed repeat: from the end of
+        the call before the repeat's first call (or when my_timer was called) to the start of
+        the call after its last one (or when my_timer returned). A pause of the process
+        between two calls lands in there, so it is no reason to fail a right answer."""
+        first = self.calls - repeats * number
+        widest = []
+        for j in range(repeats):
+            i0, i1 = first + j * number, first + (j + 1) * number - 1
+            lower = self.exited[i0 - 1] if i0 > 0 else began
+            upper = self.entered[i1 + 1] if i1 + 1 < self.calls else returned
+            widest.append(upper - lower)
+        return widest
 
 
 def _calls_problem(calls: int, repeats: int, number: int, defaults: bool) -> str | None:
@@ -330,18 +349,18 @@ def _calls_problem(calls: int, repeats: int, number: int, defaults: bool) -> str
     return said + " Hint: call fn once untimed, then `repeats` times call it `number` times."
 
 
-def _timer_candidates(work: _Workload, repeats: int, number: int) -> tuple[float, list[tuple[float, str]], float]:
+def _timer_candidates(work: _Workload, repeats: int, number: int, began: float,
+                      returned: float) -> tuple[float, list[tuple[float, str]], float]:
     """The honest answer for the calls `work` recorded, what common mistakes would return,
-    and the highest answer an honest timer can give for them."""
+    and the highest answer an honest timer can give for them (the median of the widest
+    brackets around each repeat's calls, per call)."""
     timed = work.wall[-repeats * number:]
     totals = [sum(timed[j * number:(j + 1) * number]) for j in range(repeats)]
     per = [t / number for t in totals]
     median = float(np.median(per))
     # A timer's bracket holds a little more than fn's own record of a call (the loop around it), and
-    # on a busy machine the OS may pause the process right there: then one repeat reads longer than
-    # recorded, which can move the median up by one rank, and no more.
-    ranked = sorted(per)
-    ceiling = max(median, ranked[min(len(ranked) // 2 + 1, len(ranked) - 1)])
+    # on a busy machine the OS may pause the process right there, between two calls.
+    ceiling = max(median, float(np.median(work.widest_brackets(repeats, number, began, returned))) / number)
     first = work.wall[0]
     cpu_timed = work.cpu[-repeats * number:]
     cpu_per = [sum(cpu_timed[j * number:(j + 1) * number]) / number for j in range(repeats)]
@@ -381,8 +400,10 @@ def _timer_case(description: str, plan: Callable[[int], float], repeats: int, nu
                 defaults: bool = False) -> Case:
     def run(f):
         work = _Workload(plan)
+        began = time.perf_counter()
         try:
             answer = f(work) if defaults else f(work, repeats=repeats, number=number)
+            returned = time.perf_counter()
         except CaseTimeout:
             raise _timed_out(TIMER_LIMIT, f"a right answer needs well under a second here (fn was called "
                              f"{work.calls} times before it was stopped): look for an endless loop, e.g. "
@@ -399,7 +420,7 @@ def _timer_case(description: str, plan: Callable[[int], float], repeats: int, nu
             raise CaseFailed(problem)
         if not (math.isfinite(got) and got > 0):
             raise CaseFailed(f"expected a positive time in seconds, got {got!r}.")
-        median, candidates, ceiling = _timer_candidates(work, repeats, number)
+        median, candidates, ceiling = _timer_candidates(work, repeats, number, began, returned)
         if median / 1.3 <= got <= 1.3 * ceiling:
             return
         said = (f"each call took about {median * 1e3:.3g} ms (the median over the repeats, as fn measured "

@@ -317,6 +317,9 @@ def load_run(path):
     """(QNetwork with the saved weights, DQNConfig, log dict) from a file of `save_run`."""
     from ..io import load
     arrays = load(path)
+    if not any(k.startswith("net.") for k in arrays) or not any(k.startswith("config.") for k in arrays):
+        raise ValueError(f"{path} is not a DQN run written by save_run (no net.* and config.* arrays; "
+                         f"it holds {sorted(arrays)[:5]}...)")
     fields = DQNConfig.__dataclass_fields__
     values = {}
     for k, v in arrays.items():
