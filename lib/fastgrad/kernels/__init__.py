@@ -8,6 +8,7 @@ Import the module you need explicitly (importing this package compiles nothing):
     from fastgrad.kernels import pool          # chapter 06: max/avg pooling forward and backward
     from fastgrad.kernels import optim         # chapter 06: fused SGD/Adam steps on flat buffers
     from fastgrad.kernels import vexp          # chapter 08: a vectorisable exp (range reduction + polynomial)
+    from fastgrad.kernels import cuda          # chapter 11: numba.cuda kernels (GPU, or NUMBA_ENABLE_CUDASIM=1)
 
 Each kernel module keeps a plain NumPy-like API (arrays in, arrays out, `out=` to
 write into a buffer you own) and hides the access-pattern dispatch: a contiguous
