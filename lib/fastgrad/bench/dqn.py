@@ -156,6 +156,7 @@ def bench_step(repeats: int, torch) -> dict:
 def bench_step_uncapped(repeats: int) -> dict | None:
     """The step comparison again in a subprocess with BLAS_CAPS unset, or None when none is set."""
     if not any(var in os.environ for var in BLAS_CAPS):
+        print(f"\n({' and '.join(BLAS_CAPS)} are not set: the step above already ran with BLAS uncapped)")
         return None
     proc = subprocess.run([sys.executable, "-m", "fastgrad.bench", "dqn", "--step-json", "--repeats", str(repeats)],
                           env=uncapped_env(dict(os.environ)), capture_output=True, text=True, timeout=1800)
