@@ -4,28 +4,32 @@ tools/gpu_check.py's answer on a machine without a GPU.
 
 The simulator must be switched on before numba is first imported, and the rest of the
 suite has imported numba long before this file runs: so the kernel tests live in
-tests/simulator_cuda_kernels.py (a name pytest does not collect by itself), run here in
-a fresh interpreter with NUMBA_ENABLE_CUDASIM=1.
+tests/simulator_cuda_kernels.py and tests/simulator_cuda_trace.py (names pytest does not
+collect by itself), run here in a fresh interpreter with NUMBA_ENABLE_CUDASIM=1.
 """
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SIMULATOR_TESTS = ROOT / "tests" / "simulator_cuda_kernels.py"
+from simulator_run import ROOT, assert_passes_on_simulator
 
 
 def test_kernels_on_the_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SIMULATOR_TESTS)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    summary = run.stdout.strip().splitlines()[-1]
-    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+    assert_passes_on_simulator("simulator_cuda_kernels.py")
+
+
+def test_kernel_traces_on_the_simulator():
+    assert_passes_on_simulator("simulator_cuda_trace.py")
+
+
+def test_run_traced_needs_the_simulator(monkeypatch):
+    from fastgrad.kernels import cuda_trace
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM"):
+        cuda_trace.run_traced(object(), 1, 1, x=np.zeros(1, np.float32))
 
 
 def test_every_kernel_compiles_to_ptx_for_a_real_gpu():

@@ -354,10 +354,11 @@ def precompile(fn: Callable, *args) -> None:
 
 
 def with_globals_hint(cases: list[Case], fn: Callable,
-                      read: str = "Read every size from the arguments' .shape.") -> list[Case]:
+                      read: str = "Read every size from the arguments' .shape.", allowed: tuple = ()) -> list[Case]:
     """`cases`, each of which appends the `describe_globals` hint to its failure message
-    when `fn` reads data globals from the notebook (the usual cause of a fixed-size kernel)."""
-    hint = describe_globals(globals_read(fn), read)
+    when `fn` reads data globals from the notebook (the usual cause of a fixed-size kernel)
+    other than the `allowed` names (a tile size a kernel must take as a constant)."""
+    hint = describe_globals({k: v for k, v in globals_read(fn).items() if k not in allowed}, read)
     if not hint:
         return cases
 

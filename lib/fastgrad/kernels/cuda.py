@@ -25,7 +25,6 @@ kernel for a real GPU where a CUDA compiler is installed.
 from __future__ import annotations
 
 import math
-import os
 from functools import cache
 
 import numpy as np
@@ -44,8 +43,10 @@ MAX_CACHE = 1024                      # longest KV cache `attention_decode` take
 
 
 def simulated() -> bool:
-    """True when kernels run on Numba's CUDA simulator rather than a GPU."""
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") == "1"
+    """True when kernels run on Numba's CUDA simulator rather than a GPU (numba reads
+    NUMBA_ENABLE_CUDASIM once, when it is first imported: setting it later changes nothing)."""
+    from numba.core import config
+    return bool(config.ENABLE_CUDASIM)
 
 
 def require_device() -> None:
@@ -254,8 +255,10 @@ def matmul_tiled(a, b, *, tile: int = 16) -> np.ndarray:
 
 def global_loads_per_output(k: int, tile: int | None = None) -> float:
     """Global-memory loads per output element of an (m, k) @ (k, n) matmul: 2k for the
-    naive kernel (a row of A and a column of B), 2 * ceil(k / tile) * tile / tile = 2 *
-    ceil(k / tile) for the tiled kernel (one element of each of the two tiles per step)."""
+    naive kernel (a row of A and a column of B), 2 * ceil(k / tile) for the tiled kernel
+    (its thread loads one element of each of the two tiles per step). When the tile does
+    not divide k this is the most any thread loads: past the edge a thread stores a zero
+    instead of loading."""
     return 2.0 * k if tile is None else 2.0 * -(-k // tile)
 
 
