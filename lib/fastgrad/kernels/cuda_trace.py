@@ -140,6 +140,8 @@ class Trace:
         return worst
 
     def problem_kinds(self) -> set:
+        """The kinds of problem found: a subset of {"out of bounds", "uninitialised", "race",
+        "divergent barrier"}."""
         return {p.kind for p in self.problems}
 
     def _problem(self, kind, message):
@@ -166,13 +168,13 @@ def _plain_index(idx):
 
 
 class _Recorder:
-    """Holds the trace being recorded and the per-element state of the shared arrays."""
+    """Records accesses into the trace of one launch (the shared arrays keep their own state)."""
 
     def __init__(self, trace, names, block_dim):
         self.trace = trace
         self.names = names                  # id(device ndarray) -> argument name
         self.block_dim = block_dim
-        self.sim_thread = None              # set in install()
+        self.sim_thread = None              # the simulator's thread class, set by run_traced
 
     def current(self):
         t = threading.current_thread()
@@ -312,7 +314,7 @@ def run_traced(kernel, grid, block, **args) -> Trace:
     """Launch `kernel[grid, block]` on the simulator with `args` (keyword arguments in the
     kernel's parameter order: NumPy arrays are copied to the device, other values passed
     as they are) and record what every thread did. Returns a `Trace`; an exception inside
-    the kernel propagates (after `trace_of(exc)` can still give the partial trace)."""
+    the kernel propagates, and `trace_of(exc)` gives the trace recorded up to it."""
     if not simulated():
         raise RuntimeError("run_traced needs Numba's CUDA simulator: set NUMBA_ENABLE_CUDASIM=1 before numba is "
                            "first imported")
