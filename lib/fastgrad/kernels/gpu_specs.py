@@ -80,8 +80,6 @@ A100 = GPUSpec(
     registers_per_sm=65536, shared_per_sm=164 * KB, max_shared_per_block=163 * KB,
     reserved_shared_per_block=1 * KB)
 
-SPECS = {"T4": T4, "A100": A100}
-
 OCCUPANCY_LIMITS = ("threads", "warps", "blocks", "registers", "shared memory")
 
 
